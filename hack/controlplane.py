@@ -1,0 +1,991 @@
+#!/usr/bin/env python3
+"""Start and stop a real, local Kubernetes control plane without Docker.
+
+Why it is built this way
+------------------------
+The machines this project is developed and tested on have no container engine,
+so kind, k3d and minikube are out. What they can do is run ordinary processes,
+so this module runs the real Kubernetes binaries directly, the way
+controller-runtime's *envtest* does, and adds what envtest leaves out so that
+an operator sees a cluster that behaves like a real one:
+
+* ``etcd`` and ``kube-apiserver`` (with RBAC, ServiceAccount admission and a
+  self-made CA, so authentication and authorization are the real thing);
+* ``kube-controller-manager`` (Deployments create ReplicaSets and Pods,
+  namespaces get deleted, service accounts and their tokens appear) and
+  ``kube-scheduler`` (pods get bound to a node);
+* ``kwok``, which plays the kubelet for a fake node ``kwok-node-0``: the node
+  becomes Ready and stays so (lease heartbeats), pods bound to it become
+  Running/Ready at once, and deleted pods go away.
+
+The binaries come from ``hack/build-controlplane.sh`` (built once from the Go
+modules and cached outside the repository; it honours ``KUBEBUILDER_ASSETS``).
+
+Design choices:
+
+* Standard library only (plus the ``openssl`` CLI for certificates), so it can
+  run before any virtualenv exists and be imported by pytest fixtures and by
+  the application's ``run`` command alike.
+* Everything lives in one run directory: certificates, kubeconfigs, etcd data,
+  logs and ``state.json``. Each ``up`` starts a fresh cluster there.
+* Loopback only: every listener binds 127.0.0.1 on a free port chosen at start.
+* Components run detached (own session, output to ``logs/<name>.log``) so the
+  ``up`` command can return while they keep running, and a crashed test run
+  cannot take them down half-way. Their PIDs, together with the kernel's start
+  time of each process, are recorded in ``state.json`` as soon as each one is
+  started; ``down`` stops exactly those processes (in reverse order, SIGTERM
+  then SIGKILL) and never kills anything by name. A PID that was reused by an
+  unrelated process is recognised by its different start time and left alone.
+* ``up`` does not return before the cluster is usable end to end: the API
+  server is ready, the controller manager and scheduler are healthy, the fake
+  node is Ready without start-up taints and the ``default`` service account
+  exists (pods in ``default`` are otherwise rejected by admission).
+* If any step fails, whatever was started is stopped again and the error
+  carries the tail of the failing component's log.
+* EC P-256 keys everywhere: generating them takes milliseconds.
+
+Command line::
+
+    python hack/controlplane.py up     [--run-dir DIR] [--bin-dir DIR]
+    python hack/controlplane.py down   [--run-dir DIR]
+    python hack/controlplane.py status [--run-dir DIR]
+    python hack/controlplane.py smoke  [--run-dir DIR]   # Deployment + rollout restart
+
+Python::
+
+    with LocalCluster.start(tmp_path / "cluster") as cluster:
+        run_operator(kubeconfig=cluster.kubeconfig)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import datetime as dt
+import functools
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+__all__ = [
+    "ControlPlaneError",
+    "LocalCluster",
+    "default_run_dir",
+    "find_binaries",
+]
+
+log = logging.getLogger("onduty.controlplane")
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+BUILD_SCRIPT: Final = REPO_ROOT / "hack" / "build-controlplane.sh"
+STATE_VERSION: Final = 1
+
+NODE_NAME: Final = "kwok-node-0"
+SERVICE_CIDR: Final = "10.0.0.0/24"
+# kwok hands out pod IPs from here; kept apart from the service range above.
+POD_CIDR: Final = "10.244.0.1/16"
+LOG_TAIL_LINES: Final = 40
+
+# kwok Stage files (relative to the kwok-stages directory) that make the fake
+# node Ready and keep it so, pods Running/Ready, Job pods Succeeded, and
+# deleted pods disappear.
+KWOK_STAGES: Final = (
+    "node/fast/node-initialize.yaml",
+    "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "pod/fast/pod-ready.yaml",
+    "pod/fast/pod-complete.yaml",
+    "pod/fast/pod-delete.yaml",
+)
+
+# Order of start; stop runs in reverse.
+COMPONENTS: Final = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+REQUIRED_BINARIES: Final = (*COMPONENTS, "kubectl")
+
+# Files and directories inside the run directory that belong to this module;
+# only these are cleared by a new ``up``.
+_OWNED_ENTRIES: Final = ("etcd", "pki", "logs", "kubeconfigs", "kubeconfig", "state.json")
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be started, inspected or stopped."""
+
+
+def default_run_dir() -> Path:
+    """``<repo>/.run/cluster``, computed from this file's location."""
+    return REPO_ROOT / ".run" / "cluster"
+
+
+def find_binaries() -> Path:
+    """Run ``hack/build-controlplane.sh`` and return the directory it prints.
+
+    The script is instant when its cache is warm and honours
+    ``KUBEBUILDER_ASSETS``. Its progress (stderr) flows to our stderr.
+    """
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)],
+        stdout=subprocess.PIPE,
+        stderr=None,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ControlPlaneError(f"{BUILD_SCRIPT} failed with exit code {proc.returncode}")
+    lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise ControlPlaneError(f"{BUILD_SCRIPT} printed no binary directory")
+    bin_dir = Path(lines[-1])
+    _check_bin_dir(bin_dir)
+    return bin_dir
+
+
+def _check_bin_dir(bin_dir: Path) -> None:
+    missing = [name for name in REQUIRED_BINARIES if not os.access(bin_dir / name, os.X_OK)]
+    if not (bin_dir / "kwok-stages").is_dir():
+        missing.append("kwok-stages/")
+    if missing:
+        raise ControlPlaneError(f"{bin_dir} lacks {', '.join(missing)}")
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+def _proc_start_ticks(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])  # field 22 overall
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()[0]
+
+
+@dataclass
+class Component:
+    """One running process of the control plane, as recorded in state.json."""
+
+    name: str
+    pid: int
+    argv: list[str]
+    log: str
+    port: int | None = None
+    start_ticks: int | None = None
+    _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["_popen"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Component:
+        return cls(
+            name=str(data["name"]),
+            pid=int(data["pid"]),
+            argv=[str(a) for a in data["argv"]],
+            log=str(data["log"]),
+            port=None if data.get("port") is None else int(data["port"]),
+            start_ticks=None if data.get("start_ticks") is None else int(data["start_ticks"]),
+        )
+
+    def is_ours(self) -> bool:
+        """True if the PID still names the process we started (not a reuse)."""
+        if self._popen is not None:
+            return self._popen.poll() is None
+        if self.start_ticks is not None:
+            return _proc_start_ticks(self.pid) == self.start_ticks
+        try:
+            os.kill(self.pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def alive(self) -> bool:
+        if self._popen is not None:
+            return self._popen.poll() is None
+        return self.is_ours() and _proc_state(self.pid) not in (None, "Z", "X")
+
+    def exit_code(self) -> int | None:
+        return None if self._popen is None else self._popen.poll()
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            with Path(self.log).open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 64 * 1024))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError as exc:
+            return f"(no log: {exc})"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL."""
+        if not self.alive():
+            self._reap()
+            return
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+            log.info("stopping %s (pid %d) with %s", self.name, self.pid, sig.name)
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                return
+            if self._wait_gone(wait):
+                return
+        raise ControlPlaneError(f"{self.name} (pid {self.pid}) did not exit after SIGKILL")
+
+    def _wait_gone(self, timeout: float) -> bool:
+        if self._popen is not None:
+            try:
+                self._popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                return True
+            time.sleep(0.05)
+        return not self.alive()
+
+    def _reap(self) -> None:
+        if self._popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._popen.wait(0)
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open together while choosing)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+# --------------------------------------------------------------------------
+# Certificates and kubeconfigs
+
+_REQ_CONFIG: Final = "[req]\ndistinguished_name = dn\n[dn]\n"
+_CA_EXT: Final = """\
+[ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign, digitalSignature
+subjectKeyIdentifier = hash
+"""
+_LEAF_EXT: Final = """\
+[ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = {usage}
+authorityKeyIdentifier = keyid
+{san}
+"""
+_EC_KEY: Final = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+
+
+@dataclass(frozen=True)
+class Pki:
+    dir: Path
+
+    @property
+    def ca_crt(self) -> Path:
+        return self.dir / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.dir / "ca.key"
+
+    @property
+    def sa_key(self) -> Path:
+        return self.dir / "sa.key"
+
+    @property
+    def sa_pub(self) -> Path:
+        return self.dir / "sa.pub"
+
+    def crt(self, name: str) -> Path:
+        return self.dir / f"{name}.crt"
+
+    def key(self, name: str) -> Path:
+        return self.dir / f"{name}.key"
+
+
+# (file name, subject) of every client certificate.
+_CLIENTS: Final = {
+    "admin": "/O=system:masters/CN=onduty-admin",
+    "kube-controller-manager": "/CN=system:kube-controller-manager",
+    "kube-scheduler": "/CN=system:kube-scheduler",
+    "kwok": "/O=system:masters/CN=onduty-kwok",
+}
+
+
+def _openssl(cwd: Path, args: str, stdin: bytes | None = None) -> bytes:
+    """Run ``openssl`` in ``cwd``; file names in ``args`` are relative, never contain spaces."""
+    cmd = ["openssl", *args.split()]
+    proc = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, check=False)
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        raise ControlPlaneError(f"openssl {args} failed: {err}")
+    return proc.stdout
+
+
+def _make_pki(pki: Pki) -> None:
+    """A fresh CA, a serving certificate, client certificates and a service-account key."""
+    if shutil.which("openssl") is None:
+        raise ControlPlaneError("the openssl command is needed to create certificates")
+    pki.dir.mkdir(parents=True, exist_ok=True)
+    pki.dir.chmod(0o700)
+    (pki.dir / "req.cnf").write_text(_REQ_CONFIG)
+    (pki.dir / "ca.cnf").write_text(_REQ_CONFIG + _CA_EXT)
+    _openssl(
+        pki.dir,
+        f"req -x509 -new {_EC_KEY} -keyout ca.key -out ca.crt -days 365"
+        " -subj /CN=onduty-local-ca -config ca.cnf -extensions ext",
+    )
+    leaves = {name: (subject, "clientAuth", "") for name, subject in _CLIENTS.items()}
+    san = "subjectAltName = IP:127.0.0.1, DNS:localhost"
+    leaves["serving"] = ("/CN=onduty-local-apiserver", "serverAuth", san)
+    for serial, (name, (subject, usage, ext)) in enumerate(sorted(leaves.items()), start=2):
+        (pki.dir / f"{name}.ext").write_text(_LEAF_EXT.format(usage=usage, san=ext))
+        csr = _openssl(
+            pki.dir, f"req -new {_EC_KEY} -keyout {name}.key -subj {subject} -config req.cnf"
+        )
+        _openssl(
+            pki.dir,
+            f"x509 -req -CA ca.crt -CAkey ca.key -set_serial {serial} -days 365"
+            f" -extfile {name}.ext -extensions ext -out {name}.crt",
+            stdin=csr,
+        )
+    _openssl(pki.dir, "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out sa.key")
+    _openssl(pki.dir, "pkey -in sa.key -pubout -out sa.pub")
+    for path in pki.dir.glob("*.key"):
+        path.chmod(0o600)
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _write_kubeconfig(path: Path, server: str, pki: Pki, user: str) -> None:
+    """A kubeconfig with the certificates embedded, so it works from anywhere."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = f"""\
+apiVersion: v1
+kind: Config
+clusters:
+- name: onduty-local
+  cluster:
+    server: {server}
+    certificate-authority-data: {_b64(pki.ca_crt)}
+users:
+- name: {user}
+  user:
+    client-certificate-data: {_b64(pki.crt(user))}
+    client-key-data: {_b64(pki.key(user))}
+contexts:
+- name: onduty-local
+  context:
+    cluster: onduty-local
+    user: {user}
+    namespace: default
+current-context: onduty-local
+"""
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+# --------------------------------------------------------------------------
+# HTTP
+
+
+class _Http:
+    """Minimal HTTPS client for readiness checks and a few API calls."""
+
+    def __init__(self, pki: Pki, user: str | None = "admin") -> None:
+        ctx = ssl.create_default_context(cafile=str(pki.ca_crt))
+        if user is not None:
+            ctx.load_cert_chain(str(pki.crt(user)), str(pki.key(user)))
+        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx))
+
+    def request(
+        self, method: str, url: str, body: Any = None, timeout: float = 5.0
+    ) -> tuple[int, bytes]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with self._opener.open(req, timeout=timeout) as resp:
+                return int(resp.status), bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), bytes(exc.read())
+
+    def ok(self, url: str) -> bool:
+        return self.request("GET", url, timeout=2.0)[0] == HTTPStatus.OK
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2.0) as resp:
+        return int(resp.status) == HTTPStatus.OK
+
+
+# --------------------------------------------------------------------------
+# The cluster
+
+
+def _fake_node() -> dict[str, Any]:
+    """kwok's usual fake node, without the taint, so ordinary pods land on it."""
+    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": NODE_NAME,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "beta.kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": NODE_NAME,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/role": "agent",
+                "node-role.kubernetes.io/agent": "",
+                "type": "kwok",
+            },
+        },
+        "spec": {},
+        "status": {
+            "allocatable": resources,
+            "capacity": resources,
+            "nodeInfo": {
+                "architecture": "amd64",
+                "bootID": "",
+                "containerRuntimeVersion": "",
+                "kernelVersion": "",
+                "kubeProxyVersion": "fake",
+                "kubeletVersion": "fake",
+                "machineID": "",
+                "operatingSystem": "linux",
+                "osImage": "",
+                "systemUUID": "",
+            },
+            "phase": "Running",
+        },
+    }
+
+
+class LocalCluster:
+    """A running local control plane (see the module docstring).
+
+    Use :meth:`start` to create one (blocks until ready), :meth:`attach` to
+    pick up one started elsewhere (for example by ``controlplane.py up``).
+    """
+
+    def __init__(self, run_dir: Path, bin_dir: Path, ports: dict[str, int]) -> None:
+        self.run_dir = run_dir
+        self.bin_dir = bin_dir
+        self.ports = ports
+        self.components: list[Component] = []
+        self.pki = Pki(run_dir / "pki")
+
+    # -- public API -------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.run_dir / "kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['kube-apiserver']}"
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "state.json"
+
+    @classmethod
+    def start(cls, run_dir: Path, bin_dir: Path | None = None) -> LocalCluster:
+        """Start a fresh cluster in ``run_dir``; return once it is usable."""
+        run_dir = Path(run_dir).resolve()
+        if bin_dir is None:
+            bin_dir = find_binaries()
+        bin_dir = Path(bin_dir).resolve()
+        _check_bin_dir(bin_dir)
+        _refuse_if_running(run_dir)
+        ports = dict(
+            zip(
+                (
+                    "etcd",
+                    "etcd-peer",
+                    "kube-apiserver",
+                    "kube-controller-manager",
+                    "kube-scheduler",
+                ),
+                _free_ports(5),
+                strict=True,
+            )
+        )
+        cluster = cls(run_dir, bin_dir, ports)
+        began = time.monotonic()
+        try:
+            cluster._start_all()
+        except BaseException:
+            log.error("start-up failed; stopping what was started")
+            with contextlib.suppress(Exception):
+                cluster.stop()
+            raise
+        log.info(
+            "control plane ready in %.1fs: %s (kubeconfig %s)",
+            time.monotonic() - began,
+            cluster.server,
+            cluster.kubeconfig,
+        )
+        return cluster
+
+    @classmethod
+    def attach(cls, run_dir: Path) -> LocalCluster:
+        """The cluster recorded in ``run_dir/state.json``."""
+        run_dir = Path(run_dir).resolve()
+        state_file = run_dir / "state.json"
+        try:
+            state = json.loads(state_file.read_text())
+        except FileNotFoundError:
+            raise ControlPlaneError(f"no cluster recorded in {run_dir} (no state.json)") from None
+        if state.get("version") != STATE_VERSION:
+            raise ControlPlaneError(f"{state_file}: unknown state version {state.get('version')!r}")
+        cluster = cls(
+            run_dir, Path(state["bin_dir"]), {k: int(v) for k, v in state["ports"].items()}
+        )
+        cluster.components = [Component.from_json(c) for c in state["components"]]
+        return cluster
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop our processes in reverse start order (SIGTERM, then SIGKILL)."""
+        began = time.monotonic()
+        errors: list[str] = []
+        for comp in reversed(self.components):
+            if comp._popen is None and not comp.is_ours():
+                log.info("%s (pid %d) is not running", comp.name, comp.pid)
+                continue
+            try:
+                comp.stop(timeout)
+            except (ControlPlaneError, OSError) as exc:
+                errors.append(str(exc))
+        self.components = [c for c in self.components if c.alive()]
+        self._write_state()
+        if errors:
+            raise ControlPlaneError("; ".join(errors))
+        log.info("control plane stopped in %.1fs", time.monotonic() - began)
+
+    def status(self) -> dict[str, Any]:
+        """PIDs, liveness and API readiness, for humans and scripts."""
+        try:
+            ready = _Http(self.pki).ok(f"{self.server}/readyz")
+        except (OSError, ssl.SSLError):
+            ready = False
+        return {
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "ready": ready,
+            "components": {
+                c.name: {"pid": c.pid, "running": c.alive(), "log": c.log} for c in self.components
+            },
+        }
+
+    def kubectl(
+        self, *args: str, timeout: float = 120.0, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the bundled kubectl against this cluster."""
+        cmd = [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise ControlPlaneError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- start-up -----------------------------------------------------------
+
+    def _start_all(self) -> None:
+        self._prepare_run_dir()
+        t0 = time.monotonic()
+        _make_pki(self.pki)
+        kcfg = self.run_dir / "kubeconfigs"
+        _write_kubeconfig(self.kubeconfig, self.server, self.pki, "admin")
+        for user in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            _write_kubeconfig(kcfg / f"{user}.kubeconfig", self.server, self.pki, user)
+        log.info("certificates and kubeconfigs written (%.1fs)", time.monotonic() - t0)
+        self._write_state()
+
+        admin = _Http(self.pki)
+        anon = _Http(self.pki, user=None)
+
+        etcd = self._spawn("etcd", self._etcd_args(), port=self.ports["etcd"])
+        self._wait(
+            f"etcd /health on port {etcd.port}",
+            lambda: _http_ok(f"http://127.0.0.1:{etcd.port}/health"),
+            30,
+            [etcd],
+        )
+
+        api = self._spawn(
+            "kube-apiserver", self._apiserver_args(), port=self.ports["kube-apiserver"]
+        )
+        self._wait(
+            f"kube-apiserver /readyz on port {api.port}",
+            lambda: admin.ok(f"{self.server}/readyz"),
+            90,
+            [api, etcd],
+        )
+
+        kcm = self._spawn(
+            "kube-controller-manager", self._kcm_args(), port=self.ports["kube-controller-manager"]
+        )
+        sched = self._spawn(
+            "kube-scheduler", self._scheduler_args(), port=self.ports["kube-scheduler"]
+        )
+        kwok = self._spawn("kwok", self._kwok_args())
+        self._create_node(admin)
+        for comp in (kcm, sched):
+            url = f"https://127.0.0.1:{comp.port}/healthz"
+            self._wait(
+                f"{comp.name} /healthz on port {comp.port}",
+                functools.partial(anon.ok, url),
+                60,
+                [comp],
+            )
+        self._wait(
+            f"node {NODE_NAME} Ready and schedulable",
+            lambda: self._node_ready(admin),
+            60,
+            [kwok, kcm, sched],
+        )
+        self._wait(
+            "service account default/default",
+            lambda: admin.ok(f"{self.server}/api/v1/namespaces/default/serviceaccounts/default"),
+            60,
+            [kcm],
+        )
+
+    def _prepare_run_dir(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for name in _OWNED_ENTRIES:
+            path = self.run_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+        (self.run_dir / "logs").mkdir()
+
+    def _write_state(self) -> None:
+        state = {
+            "version": STATE_VERSION,
+            "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "bin_dir": str(self.bin_dir),
+            "ports": self.ports,
+            "components": [c.to_json() for c in self.components],
+        }
+        tmp = self.state_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(self.state_file)
+
+    def _spawn(self, name: str, args: list[str], port: int | None = None) -> Component:
+        argv = [str(self.bin_dir / name), *args]
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        log.info("starting %s%s", name, f" on 127.0.0.1:{port}" if port else "")
+        with log_path.open("ab") as out:
+            popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.run_dir,
+                start_new_session=True,
+            )
+        comp = Component(
+            name=name,
+            pid=popen.pid,
+            argv=argv,
+            log=str(log_path),
+            port=port,
+            start_ticks=_proc_start_ticks(popen.pid),
+            _popen=popen,
+        )
+        self.components.append(comp)
+        self._write_state()
+        return comp
+
+    def _wait(
+        self, what: str, check: Callable[[], bool], timeout: float, watch: Sequence[Component]
+    ) -> None:
+        """Poll ``check`` until true; fail early if a watched process exits."""
+        log.info("waiting for %s", what)
+        began = time.monotonic()
+        last_error = ""
+        while True:
+            try:
+                if check():
+                    log.info("%s: ok after %.1fs", what, time.monotonic() - began)
+                    return
+            except (OSError, ssl.SSLError, ValueError, KeyError) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            for comp in watch:
+                if not comp.alive():
+                    raise ControlPlaneError(
+                        f"{comp.name} exited (code {comp.exit_code()}) while waiting for {what}; "
+                        f"last lines of {comp.log}:\n{comp.log_tail()}"
+                    )
+            if time.monotonic() - began > timeout:
+                tails = "\n".join(f"--- last lines of {c.log}:\n{c.log_tail()}" for c in watch)
+                raise ControlPlaneError(
+                    f"timed out after {timeout:.0f}s waiting for {what} ({last_error})\n{tails}"
+                )
+            time.sleep(0.2)
+
+    def _create_node(self, admin: _Http) -> None:
+        status, body = admin.request("POST", f"{self.server}/api/v1/nodes", _fake_node())
+        if status not in (HTTPStatus.OK, HTTPStatus.CREATED):
+            raise ControlPlaneError(
+                f"creating node {NODE_NAME} failed: HTTP {status}: {body[:500]!r}"
+            )
+        log.info("created fake node %s", NODE_NAME)
+
+    def _node_ready(self, admin: _Http) -> bool:
+        status, body = admin.request("GET", f"{self.server}/api/v1/nodes/{NODE_NAME}")
+        if status != HTTPStatus.OK:
+            return False
+        node = json.loads(body)
+        conditions = node.get("status", {}).get("conditions") or []
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        # The node lifecycle controller removes the not-ready taint soon after;
+        # until then the scheduler would leave pods Pending.
+        taints = node.get("spec", {}).get("taints") or []
+        blocking = [t for t in taints if t.get("effect") in ("NoSchedule", "NoExecute")]
+        return ready and not blocking
+
+    # -- command lines --------------------------------------------------------
+
+    def _etcd_args(self) -> list[str]:
+        client = f"http://127.0.0.1:{self.ports['etcd']}"
+        peer = f"http://127.0.0.1:{self.ports['etcd-peer']}"
+        return [
+            "--name=onduty",
+            f"--data-dir={self.run_dir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=onduty={peer}",
+            "--initial-cluster-state=new",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ]
+
+    def _apiserver_args(self) -> list[str]:
+        pki = self.pki
+        return [
+            f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports['kube-apiserver']}",
+            "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
+            f"--cert-dir={pki.dir / 'apiserver'}",
+            f"--tls-cert-file={pki.crt('serving')}",
+            f"--tls-private-key-file={pki.key('serving')}",
+            f"--client-ca-file={pki.ca_crt}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki.sa_pub}",
+            f"--service-account-signing-key-file={pki.sa_key}",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
+            "--profiling=false",
+        ]
+
+    def _component_common(self, name: str) -> list[str]:
+        kubeconfig = self.run_dir / "kubeconfigs" / f"{name}.kubeconfig"
+        return [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports[name]}",
+            f"--tls-cert-file={self.pki.crt('serving')}",
+            f"--tls-private-key-file={self.pki.key('serving')}",
+            "--leader-elect=false",
+            "--profiling=false",
+        ]
+
+    def _kcm_args(self) -> list[str]:
+        pki = self.pki
+        return [
+            *self._component_common("kube-controller-manager"),
+            f"--service-account-private-key-file={pki.sa_key}",
+            f"--root-ca-file={pki.ca_crt}",
+            f"--cluster-signing-cert-file={pki.ca_crt}",
+            f"--cluster-signing-key-file={pki.ca_key}",
+            "--use-service-account-credentials=true",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--controllers=*",
+        ]
+
+    def _scheduler_args(self) -> list[str]:
+        return self._component_common("kube-scheduler")
+
+    def _kwok_args(self) -> list[str]:
+        stages = self.bin_dir / "kwok-stages"
+        return [
+            f"--kubeconfig={self.run_dir / 'kubeconfigs' / 'kwok.kubeconfig'}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--manage-nodes-with-label-selector=",
+            f"--cidr={POD_CIDR}",
+            "--node-ip=127.0.0.1",
+            "--node-lease-duration-seconds=40",
+            *(f"--config={stages / stage}" for stage in KWOK_STAGES),
+        ]
+
+
+def _refuse_if_running(run_dir: Path) -> None:
+    if not (run_dir / "state.json").exists():
+        return
+    try:
+        old = LocalCluster.attach(run_dir)
+    except (ControlPlaneError, ValueError, KeyError):
+        return
+    running = [f"{c.name} (pid {c.pid})" for c in old.components if c.alive()]
+    if running:
+        raise ControlPlaneError(
+            f"a cluster is already running in {run_dir}: {', '.join(running)}; run `down` first"
+        )
+
+
+# --------------------------------------------------------------------------
+# Self-test (run by hand): a Deployment goes Available and survives a restart.
+
+
+def smoke_test(cluster: LocalCluster, name: str = "onduty-smoke") -> dict[str, float]:
+    """Create a 2-replica Deployment, wait, rollout-restart it, clean up; return timings."""
+    timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timed(step: str) -> Iterator[None]:
+        began = time.monotonic()
+        yield
+        timings[step] = round(time.monotonic() - began, 2)
+        log.info("smoke: %s took %.2fs", step, timings[step])
+
+    ns = ("--namespace", "default")
+    cluster.kubectl("delete", "deployment", name, "--ignore-not-found", "--wait=true", *ns)
+    with timed("create+available"):
+        cluster.kubectl(
+            "create", "deployment", name, "--image=registry.k8s.io/pause:3.10", "--replicas=2", *ns
+        )
+        cluster.kubectl(
+            "wait", "--for=condition=Available", f"deployment/{name}", "--timeout=90s", *ns
+        )
+    with timed("rollout restart"):
+        cluster.kubectl("rollout", "restart", f"deployment/{name}", *ns)
+        cluster.kubectl("rollout", "status", f"deployment/{name}", "--timeout=90s", *ns)
+    pods = cluster.kubectl("get", "pods", "-l", f"app={name}", "-o", "wide", *ns).stdout
+    log.info("smoke: pods after restart:\n%s", pods.rstrip())
+    with timed("delete+pods gone"):
+        cluster.kubectl("delete", "deployment", name, "--wait=true", *ns)
+        cluster.kubectl("wait", "--for=delete", "pod", "-l", f"app={name}", "--timeout=60s", *ns)
+    return timings
+
+
+# --------------------------------------------------------------------------
+# CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("command", choices=("up", "down", "status", "smoke"))
+    parser.add_argument(
+        "--run-dir", type=Path, default=default_run_dir(), help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--bin-dir",
+        type=Path,
+        default=None,
+        help="binaries (default: from hack/build-controlplane.sh)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=15.0, help="down: seconds from SIGTERM to SIGKILL"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="[controlplane %(asctime)s] %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+    try:
+        if args.command == "up":
+            cluster = LocalCluster.start(args.run_dir, args.bin_dir)
+            print(cluster.kubeconfig)
+        elif args.command == "down":
+            try:
+                cluster = LocalCluster.attach(args.run_dir)
+            except ControlPlaneError as exc:
+                log.info("%s: nothing to stop", exc)
+                return 0
+            cluster.stop(timeout=args.timeout)
+        elif args.command == "status":
+            status = LocalCluster.attach(args.run_dir).status()
+            print(json.dumps(status, indent=2))
+            running = all(c["running"] for c in status["components"].values())
+            return 0 if status["ready"] and running and status["components"] else 1
+        else:
+            timings = smoke_test(LocalCluster.attach(args.run_dir))
+            print(json.dumps(timings))
+    except ControlPlaneError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

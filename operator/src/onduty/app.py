@@ -1,0 +1,103 @@
+"""Run the operator and/or the bridge in one asyncio loop.
+
+``onduty run`` starts both by default: one process, one Kubernetes client,
+one set of credentials; ``--no-bridge`` and ``onduty bridge`` split them for
+deployments that scale the bridge separately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from aiohttp import web
+
+from onduty.adapters.kube import Cluster
+from onduty.bridge.app import Bridge, BridgeConfig, build_app
+from onduty.handlers import build_registry, configure
+from onduty.handlers.runtime import OperatorConfig, Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServeOptions:
+    operator: bool = True
+    bridge: bool = True
+    bridge_host: str = "127.0.0.1"
+    bridge_port: int = 9095
+    standalone: bool = True
+    liveness_endpoint: str | None = None
+    operator_config: OperatorConfig = field(default_factory=OperatorConfig)
+    bridge_config: BridgeConfig = field(default_factory=BridgeConfig)
+
+
+def _login_handler(cluster: Cluster) -> Any:
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        cfg = cluster.api.configuration
+        header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
+        scheme, _sep, token = (header or "").partition(" ")
+        return kopf.ConnectionInfo(
+            server=cfg.host,
+            ca_path=cfg.ssl_ca_cert,
+            insecure=not cfg.verify_ssl,
+            scheme=scheme or None if token else None,
+            token=token or (scheme or None),
+            certificate_path=cfg.cert_file,
+            private_key_path=cfg.key_file,
+        )
+
+    return login
+
+
+async def serve(
+    cluster: Cluster, options: ServeOptions, stop_flag: threading.Event | asyncio.Event | None = None
+) -> None:
+    tasks: list[asyncio.Task[Any]] = []
+    runner: web.AppRunner | None = None
+    if options.bridge:
+        runner = web.AppRunner(build_app(Bridge(cluster, options.bridge_config)), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, options.bridge_host, options.bridge_port).start()
+        log.info("bridge listening on http://%s:%d", options.bridge_host, options.bridge_port)
+    try:
+        if options.operator:
+            registry = build_registry()
+            kopf.on.login(registry=registry)(_login_handler(cluster))
+            settings = kopf.OperatorSettings()
+            configure(settings)
+            memo = kopf.Memo(runtime=Runtime(cluster=cluster, config=options.operator_config))
+            tasks.append(
+                asyncio.create_task(
+                    kopf.operator(
+                        registry=registry,
+                        settings=settings,
+                        memo=memo,
+                        clusterwide=True,
+                        standalone=options.standalone,
+                        liveness_endpoint=options.liveness_endpoint,
+                        stop_flag=stop_flag,
+                    )
+                )
+            )
+            await asyncio.gather(*tasks)
+        else:
+            await _wait(stop_flag)
+    finally:
+        for task in tasks:
+            task.cancel()
+        if runner is not None:
+            await runner.cleanup()
+
+
+async def _wait(stop_flag: threading.Event | asyncio.Event | None) -> None:
+    if isinstance(stop_flag, asyncio.Event):
+        await stop_flag.wait()
+    elif isinstance(stop_flag, threading.Event):
+        await asyncio.to_thread(stop_flag.wait)
+    else:
+        await asyncio.Event().wait()  # until cancelled

@@ -1,0 +1,1 @@
+"""The Alertmanager webhook receiver: v4 notifications in, ``Alert`` objects out."""

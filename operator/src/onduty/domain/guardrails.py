@@ -1,0 +1,75 @@
+"""Guardrails: each gives a verdict before an action runs, and every verdict is recorded.
+
+A guardrail is a pure function of state and ``now``. The action runs only if
+all verdicts allow it; the incident keeps the whole set so a reviewer sees why
+something did or did not happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from onduty.domain.alerts import rfc3339
+from onduty.domain.durations import format_duration
+
+
+@dataclass(frozen=True)
+class Verdict:
+    guardrail: str
+    allowed: bool
+    reason: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"guardrail": self.guardrail, "allowed": self.allowed, "reason": self.reason, "message": self.message}
+
+
+def allowed(verdicts: Sequence[Verdict]) -> bool:
+    return all(v.allowed for v in verdicts)
+
+
+def first_denial(verdicts: Sequence[Verdict]) -> Verdict | None:
+    return next((v for v in verdicts if not v.allowed), None)
+
+
+def check_pause(*, incident_paused: bool, namespace_paused: bool) -> Verdict:
+    """A human has said stop: on the incident or on its namespace."""
+    if incident_paused:
+        return Verdict(
+            "Pause", False, "AutomationPaused", "automation is paused on this incident (annotation onduty.dev/paused)"
+        )
+    if namespace_paused:
+        return Verdict(
+            "Pause", False, "AutomationPaused", "automation is paused for this namespace (annotation onduty.dev/paused)"
+        )
+    return Verdict("Pause", True, "NotPaused", "no pause annotation on the incident or its namespace")
+
+
+def check_cooldown(*, last_action_at: datetime | None, cooldown: timedelta, now: datetime, action: str) -> Verdict:
+    """The same action on the same target waits ``cooldown`` after the last one."""
+    if last_action_at is None:
+        return Verdict("Cooldown", True, "NoRecentAction", f"no earlier {action} of this target recorded")
+    ready_at = last_action_at + cooldown
+    if now < ready_at:
+        return Verdict(
+            "Cooldown",
+            False,
+            "CooldownActive",
+            f"last {action} of this target was at {rfc3339(last_action_at)}; cooldown {format_duration(cooldown)} "
+            f"ends at {rfc3339(ready_at)} (in {format_duration(ready_at - now)})",
+        )
+    return Verdict(
+        "Cooldown",
+        True,
+        "CooldownElapsed",
+        f"last {action} at {rfc3339(last_action_at)}, cooldown {format_duration(cooldown)} has passed",
+    )
+
+
+def check_target_exists(*, exists: bool, target: str) -> Verdict:
+    if not exists:
+        return Verdict("Target", False, "TargetNotFound", f"{target} does not exist")
+    return Verdict("Target", True, "TargetFound", f"{target} exists")

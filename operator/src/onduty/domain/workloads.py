@@ -1,0 +1,50 @@
+"""Which workload an alert is about, read from its labels.
+
+kube-state-metrics and most alerting rules name the workload with a
+``deployment``/``statefulset``/``daemonset`` label; many only carry ``pod``.
+A pod name made by a Deployment has the shape ``<name>-<template hash>-<5 chars>``,
+which is enough to find the Deployment without asking the API server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+_LABEL_KIND = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}
+# ReplicaSet pod-template-hash is 6-10 chars of [bcdfghjklmnpqrstvwxz2456789]; pod suffix 5.
+_DEPLOYMENT_POD = re.compile(
+    r"^(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$"
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    kind: str
+    name: str
+    namespace: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "namespace": self.namespace}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, default_namespace: str) -> Workload | None:
+        if not data or not data.get("kind") or not data.get("name"):
+            return None
+        return cls(str(data["kind"]), str(data["name"]), str(data.get("namespace") or default_namespace))
+
+
+def workload_from_labels(labels: dict[str, str], namespace: str) -> Workload | None:
+    """The workload an alert points to, or None if its labels do not say."""
+    for label, kind in _LABEL_KIND.items():
+        if labels.get(label):
+            return Workload(kind, labels[label], namespace)
+    match = _DEPLOYMENT_POD.match(labels.get("pod", ""))
+    if match:
+        return Workload("Deployment", match.group("name"), namespace)
+    return None

@@ -1,0 +1,81 @@
+"""Kopf handlers, all registered in one place on an explicit registry.
+
+Each body is a guard plus one call into a module that does the work
+(:mod:`.alerts`, :mod:`.remediation`, :mod:`.runbooks`). Nothing is registered
+at import time: :func:`build_registry` returns a fresh registry, so tests and
+the CLI each get their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from onduty import GROUP, VERSION
+from onduty.domain import incidents
+from onduty.domain.runbooks import RunbookRef
+from onduty.handlers import alerts, runbooks
+from onduty.handlers.remediation import IncidentWorker
+from onduty.handlers.runtime import Runtime
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """Operator-wide Kopf settings."""
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"kopf.{GROUP}")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=f"kopf.{GROUP}", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    # The watch stream reconnects every 10 minutes at most, so a silently dead
+    # connection (no bookmarks) is replaced before incidents wait on it long.
+    settings.watching.server_timeout = 600
+    settings.watching.client_timeout = 660
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 5
+
+
+def _runtime(memo: Any) -> Runtime:
+    runtime = memo.runtime
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+def build_registry() -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    # --- runbooks -----------------------------------------------------------------
+    @kopf.index(GROUP, VERSION, "runbooks", registry=registry)
+    def runbooks_by_alertname(name: str, namespace: str | None, spec: kopf.Spec, **_: Any) -> dict[str, RunbookRef]:
+        return runbooks.index_entries(name, namespace or "", dict(spec))
+
+    @kopf.on.resume(GROUP, VERSION, "runbooks", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "runbooks", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "runbooks", field="spec", registry=registry)
+    def accept_runbook(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
+        patch.status.update(runbooks.acceptance(dict(spec), dict(status), int(meta.get("generation") or 0)))
+
+    # --- alerts -------------------------------------------------------------------
+    @kopf.on.resume(GROUP, VERSION, "alerts", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "alerts", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "alerts", field="spec.state", registry=registry)
+    async def alert_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        await alerts.reconcile_alert(_runtime(memo), dict(body))
+
+    # --- incidents ----------------------------------------------------------------
+    def _unresolved(status: kopf.Status, **_: Any) -> bool:
+        return not incidents.is_resolved(dict(status))
+
+    @kopf.daemon(GROUP, VERSION, "incidents", when=_unresolved, cancellation_timeout=10, registry=registry)
+    async def remediate(name: str, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+        assert namespace is not None  # incidents are namespaced
+        index: kopf.Index[str, RunbookRef] = kwargs["runbooks_by_alertname"]
+
+        def candidates(alertname: str) -> list[RunbookRef]:
+            return list(index.get(alertname, []))
+
+        await IncidentWorker(_runtime(memo), namespace, name, candidates).run()
+
+    return registry

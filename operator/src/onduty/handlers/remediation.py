@@ -1,0 +1,345 @@
+"""Drive one incident: triage (match a runbook), then each remediation step.
+
+For each step: gather every guardrail's verdict, record the action (with its
+id and verdicts) in the incident *before* acting, act, record the result, and
+verify. The action id is also written into the workload's pod template, so an
+operator that crashed between acting and recording finds the action applied
+and does not apply it again.
+
+This runs inside a Kopf daemon (one per unresolved incident); it returns when
+the incident needs nothing more from automation. API calls run in worker
+threads; waits are plain ``asyncio.sleep`` so Kopf can cancel them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from onduty.adapters.kube import Cluster, Conflict, NotFound
+from onduty.domain import guardrails, incidents, timeline
+from onduty.domain.alerts import rfc3339
+from onduty.domain.rollouts import rollout_state
+from onduty.domain.runbooks import RunbookRef, RunbookSpec, select_runbook
+from onduty.domain.severity import normalise
+from onduty.domain.timeline import Entry
+from onduty.domain.workloads import Workload
+from onduty.handlers.events import post
+from onduty.handlers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PAUSE_ANNOTATION = "onduty.dev/paused"
+ACTION_ID_ANNOTATION = "onduty.dev/action-id"
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
+
+
+def last_action_annotation(action: str) -> str:
+    return f"onduty.dev/last-{action}"
+
+
+Mutation = Callable[[dict[str, Any], dict[str, Any]], list[Entry]]
+
+
+class IncidentWorker:
+    """Remediation of one incident. Stateless between runs: all state is in the API server."""
+
+    def __init__(
+        self, runtime: Runtime, namespace: str, name: str, runbooks: Callable[[str], Iterable[RunbookRef]]
+    ) -> None:
+        self.runtime = runtime
+        self.cluster: Cluster = runtime.cluster
+        self.namespace = namespace
+        self.name = name
+        self.runbooks = runbooks
+        self._paused_reported = False
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def _update(self, mutate: Mutation) -> dict[str, Any]:
+        obj, entries = await self._call(self.cluster.update_status, "incidents", self.namespace, self.name, mutate)
+        post(obj, entries)
+        return dict(obj)
+
+    async def run(self) -> None:
+        obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+        status = obj.get("status") or {}
+        if incidents.is_resolved(status):
+            return
+        if not status.get("openedAt"):  # made by hand with kubectl
+            workload = self._workload(obj)
+            obj = await self._update(
+                lambda s, o: incidents.open_incident(s, now=_now(), title=o["spec"]["title"], workload=workload)
+            )
+        if "runbook" not in (obj.get("status") or {}):
+            runbook = self._match(obj)
+            obj = await self._update(lambda s, _: incidents.record_runbook(s, runbook, now=_now()))
+        ref = (obj.get("status") or {}).get("runbook") or {}
+        if not ref:
+            return
+        runbook = next(
+            (rb for rb in self._all_runbooks(obj) if rb.namespace == ref["namespace"] and rb.name == ref["name"]), None
+        )
+        if runbook is None:
+            await self._update(
+                lambda s, _: incidents.escalate(
+                    s,
+                    now=_now(),
+                    reason="RunbookGone",
+                    message=f"runbook {ref['namespace']}/{ref['name']} no longer exists or is invalid",
+                )
+            )
+            return
+        while True:
+            obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+            nxt = incidents.next_step(runbook.spec, obj.get("status") or {}, obj["metadata"]["uid"])
+            if nxt is None:
+                await self._update(
+                    lambda s, _: (
+                        incidents.conclude(s, now=_now())
+                        if incidents.next_step(runbook.spec, s, obj["metadata"]["uid"]) is None
+                        else []
+                    )
+                )
+                return
+            await self._step(obj, runbook.spec, nxt)
+
+    # --- triage -----------------------------------------------------------------------
+    def _workload(self, obj: dict[str, Any]) -> Workload | None:
+        return Workload.from_dict(obj["spec"].get("workload"), self.namespace)
+
+    def _all_runbooks(self, obj: dict[str, Any]) -> list[RunbookRef]:
+        alertname = (obj["spec"].get("labels") or {}).get("alertname", "")
+        return list(self.runbooks(alertname))
+
+    def _match(self, obj: dict[str, Any]) -> RunbookRef | None:
+        labels = dict(obj["spec"].get("labels") or {})
+        return select_runbook(
+            self._all_runbooks(obj),
+            labels=labels,
+            severity=normalise(obj["spec"].get("severity")),
+            namespace=self.namespace,
+            global_namespace=self.runtime.config.global_namespace,
+        )
+
+    # --- one step -----------------------------------------------------------------------
+    async def _step(self, obj: dict[str, Any], spec: RunbookSpec, nxt: incidents.NextStep) -> None:
+        target = self._target(obj, nxt)
+        record = nxt.action
+        if record is None or record.get("state") == "Pending":
+            record = await self._decide_and_apply(obj, nxt, target, record)
+            if record is None or record.get("state") != "Applied":
+                return
+        await self._verify(nxt, record)
+
+    def _target(self, obj: dict[str, Any], nxt: incidents.NextStep) -> Workload | None:
+        if nxt.step.target is not None:
+            return Workload(nxt.step.target.kind, nxt.step.target.name, self.namespace)
+        return self._workload(obj)
+
+    async def _decide_and_apply(
+        self, obj: dict[str, Any], nxt: incidents.NextStep, target: Workload | None, record: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        if target is None:
+            action = {
+                "id": nxt.id,
+                "step": nxt.step.name,
+                "action": nxt.step.action,
+                "target": {},
+                "state": "Pending",
+                "createdAt": rfc3339(_now()),
+            }
+            verdict = guardrails.Verdict(
+                "Target", False, "NoTarget", "the incident names no workload and the step no target"
+            )
+            await self._update(lambda s, _: incidents.deny_action(s, dict(action), [verdict], now=_now()))
+            return None
+        while True:
+            try:
+                workload = await self._call(self.cluster.get_workload, target.kind, target.namespace, target.name)
+            except NotFound:
+                workload = None
+            if workload is not None and record is not None and _applied_by(workload, nxt.id):
+                # Crashed after acting, before recording: the action happened. Do not repeat it.
+                return await self._mark_applied(
+                    nxt, record, "found applied after an operator restart (action id on the pod template)"
+                )
+            verdicts = await self._verdicts(obj, nxt, target, workload)
+            denial = guardrails.first_denial(verdicts)
+            if denial is not None and denial.reason == "AutomationPaused":
+                await self._report_pause(denial)
+                await asyncio.sleep(self.runtime.config.poll_seconds)
+                obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+                continue
+            base = record or incidents.new_action(nxt, target, now=_now())
+            if denial is not None:
+                await self._update(lambda s, _: incidents.deny_action(s, dict(base), verdicts, now=_now()))
+                return None
+            if record is None or not record.get("startedAt"):
+                await self._update(lambda s, _: incidents.start_action(s, dict(base), verdicts, now=_now()))
+                record = incidents.find_action(
+                    (await self._call(self.cluster.get, "incidents", self.namespace, self.name)).get("status") or {},
+                    nxt.id,
+                )
+                assert record is not None
+            assert workload is not None  # a missing target is a denial above
+            try:
+                await self._call(self._rollout_restart, target, workload, nxt.id)
+            except Conflict:
+                continue  # the workload changed under us: look again (cooldown may now deny)
+            return await self._mark_applied(
+                nxt, record, f"pod template annotated {RESTARTED_AT_ANNOTATION}; a new rollout starts"
+            )
+
+    async def _mark_applied(self, nxt: incidents.NextStep, record: dict[str, Any], message: str) -> dict[str, Any]:
+        obj = await self._update(
+            lambda s, _: incidents.applied_action(
+                s, incidents.find_action(s, nxt.id) or dict(record), now=_now(), message=message
+            )
+        )
+        found = incidents.find_action(obj.get("status") or {}, nxt.id)
+        assert found is not None
+        return found
+
+    async def _report_pause(self, denial: guardrails.Verdict) -> None:
+        if self._paused_reported:
+            return
+        self._paused_reported = True
+
+        def _mutate(s: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
+            entry = Entry("AutomationPaused", f"automation held: {denial.message}", "Warning")
+            timeline.append(s, entry, _now())
+            return [entry]
+
+        await self._update(_mutate)
+
+    async def _verdicts(
+        self, obj: dict[str, Any], nxt: incidents.NextStep, target: Workload, workload: dict[str, Any] | None
+    ) -> list[guardrails.Verdict]:
+        incident_paused = _truthy((obj["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION))
+        try:
+            ns = await self._call(self.cluster.get_namespace, self.namespace)
+            namespace_paused = _truthy((ns["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION))
+        except NotFound:
+            namespace_paused = False
+        verdicts = [
+            guardrails.check_pause(incident_paused=incident_paused, namespace_paused=namespace_paused),
+            guardrails.check_target_exists(exists=workload is not None, target=f"{target.kind}/{target.name}"),
+        ]
+        if workload is not None:
+            verdicts.append(
+                guardrails.check_cooldown(
+                    last_action_at=_last_action_at(workload, nxt.step.action),
+                    cooldown=nxt.step.cooldown_period,
+                    now=_now(),
+                    action=nxt.step.action,
+                )
+            )
+        return verdicts
+
+    def _rollout_restart(self, target: Workload, workload: dict[str, Any], action_id: str) -> None:
+        """What `kubectl rollout restart` does, plus our action id and cooldown record, atomically.
+
+        The patch carries the resourceVersion we judged the guardrails on: if the
+        workload changed since (another incident restarted it), the API server
+        answers 409 and the guardrails are judged again.
+        """
+        now = rfc3339(_now())
+        record = json.dumps({"at": now, "actionId": action_id, "incident": f"{self.namespace}/{self.name}"})
+        patch = {
+            "metadata": {
+                "resourceVersion": workload["metadata"]["resourceVersion"],
+                "annotations": {last_action_annotation("rolloutRestart"): record},
+            },
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {RESTARTED_AT_ANNOTATION: now, ACTION_ID_ANNOTATION: action_id}}
+                }
+            },
+        }
+        self.cluster.patch_workload(target.kind, target.namespace, target.name, patch)
+
+    async def _verify(self, nxt: incidents.NextStep, record: dict[str, Any]) -> None:
+        target = record["target"]
+        applied_at = _parse_time(record.get("appliedAt")) or _now()
+        deadline = applied_at + nxt.step.verify.deadline
+        while True:
+            try:
+                workload = await self._call(
+                    self.cluster.get_workload, target["kind"], target["namespace"], target["name"]
+                )
+                state = rollout_state(target["kind"], workload)
+            except NotFound:
+                state = None
+            if state is None or state.failed or (not state.done and _now() >= deadline):
+                if state is None:
+                    reason, message = (
+                        "TargetNotFound",
+                        f"{target['kind']}/{target['name']} disappeared during verification",
+                    )
+                elif state.failed:
+                    reason, message = "RolloutFailed", state.message
+                else:
+                    reason, message = (
+                        "VerificationTimeout",
+                        f"rollout not healthy within {nxt.step.verify.rollout_healthy_within}: {state.message}",
+                    )
+                await self._update(
+                    lambda s, _: incidents.finish_action(
+                        s,
+                        incidents.find_action(s, nxt.id) or dict(record),
+                        now=_now(),
+                        ok=False,
+                        reason=reason,
+                        message=message,
+                    )
+                )
+                return
+            if state.done:
+                await self._update(
+                    lambda s, _: incidents.finish_action(
+                        s,
+                        incidents.find_action(s, nxt.id) or dict(record),
+                        now=_now(),
+                        ok=True,
+                        reason="RolloutHealthy",
+                        message=state.message,
+                    )
+                )
+                return
+            await asyncio.sleep(self.runtime.config.poll_seconds)
+
+
+def _applied_by(workload: dict[str, Any], action_id: str) -> bool:
+    template = ((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    return bool((template.get("annotations") or {}).get(ACTION_ID_ANNOTATION) == action_id)
+
+
+def _last_action_at(workload: dict[str, Any], action: str) -> datetime | None:
+    raw = (workload["metadata"].get("annotations") or {}).get(last_action_annotation(action))
+    if not raw:
+        return None
+    try:
+        return _parse_time(json.loads(raw).get("at"))
+    except (ValueError, AttributeError):
+        log.warning("ignoring unreadable %s annotation: %r", last_action_annotation(action), raw)
+        return None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "yes", "1")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,43 @@
+"""What every handler needs, built once per operator and passed through Kopf's ``memo``.
+
+No module globals: tests build their own Runtime (and their own registry).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from onduty.adapters.kube import Cluster
+from onduty.domain.grouping import GroupingConfig
+
+# The operator's own namespace: runbooks there apply to every namespace, and
+# alerts without a usable namespace label are stored there.
+DEFAULT_GLOBAL_NAMESPACE = "onduty-system"
+# How often a waiting step looks again (rollout progress, pause lifted). One
+# second keeps verification latency low and costs one GET per open action.
+DEFAULT_POLL_SECONDS = 1.0
+
+
+@dataclass
+class OperatorConfig:
+    global_namespace: str = DEFAULT_GLOBAL_NAMESPACE
+    grouping: GroupingConfig = field(default_factory=GroupingConfig)
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+
+
+@dataclass
+class Runtime:
+    cluster: Cluster
+    config: OperatorConfig
+    # Alerts of one group arriving together must open one incident, not two:
+    # the find-or-create of a group runs under that group's lock. Handlers do
+    # their API calls in worker threads, hence thread locks. One active operator
+    # (Kopf peering or standalone) makes an in-process lock sufficient. One lock
+    # per distinct group key: about a hundred bytes each.
+    _group_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def group_lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._group_locks.setdefault(key, threading.Lock())
