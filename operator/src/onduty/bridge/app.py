@@ -102,7 +102,7 @@ class Bridge:
                 "labels": {
                     "app.kubernetes.io/managed-by": "onduty",
                     "onduty.dev/alertname": domain.safe_label_value(alert.alertname),
-                    "onduty.dev/fingerprint": alert.fingerprint.lower(),
+                    "onduty.dev/fingerprint": domain.safe_label_value(alert.fingerprint.lower()),
                 },
             },
             "spec": spec,

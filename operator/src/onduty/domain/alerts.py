@@ -37,19 +37,33 @@ class WebhookAlert(BaseModel):
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = Field(pattern=r"^[0-9a-fA-F]{1,64}$")
 
-    @field_validator("starts_at", "ends_at")
+    @field_validator("starts_at")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("timestamp has no time zone; Alertmanager sends RFC 3339")
-        value = value.astimezone(UTC)
-        return None if value <= _ZERO_TIME else value
+    def _start(cls, value: datetime) -> datetime:
+        start = _utc_or_unset(value)
+        if start is None:
+            raise ValueError("startsAt is required and must be a real time, not Alertmanager's 'unset' value")
+        return start
+
+    @field_validator("ends_at")
+    @classmethod
+    def _end(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc_or_unset(value)
 
     @property
     def alertname(self) -> str:
         return self.labels.get("alertname", "")
+
+
+def _utc_or_unset(value: datetime) -> datetime | None:
+    """UTC, or None for Alertmanager's "unset" (0001-01-01, possibly in another zone)."""
+    if value.tzinfo is None:
+        raise ValueError("timestamp has no time zone; Alertmanager sends RFC 3339")
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # before year 1 once moved to UTC: "unset" written with an offset
+        return None
+    return None if value <= _ZERO_TIME else value
 
 
 class WebhookMessage(BaseModel):
@@ -87,11 +101,11 @@ def parse_webhook(document: Any) -> WebhookMessage:
         raise PayloadError(describe_validation_error(error)) from error
 
 
-def describe_validation_error(error: ValidationError) -> str:
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     """One line per problem: ``field.path: what is wrong (got value)``."""
     lines = []
     for problem in error.errors(include_url=False):
-        path = ""
+        path = prefix
         for part in problem["loc"]:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
         shown = problem.get("input")
@@ -124,7 +138,7 @@ def alert_object_name(alert: WebhookAlert) -> str:
 
 def safe_label_value(value: str) -> str:
     """``value`` if it is a valid Kubernetes label value, else a short stable hash."""
-    if len(value) <= 63 and _LABEL_VALUE.match(value):
+    if len(value) <= 63 and _LABEL_VALUE.fullmatch(value):
         return value
     return "h-" + hashlib.sha256(value.encode()).hexdigest()[:16]
 

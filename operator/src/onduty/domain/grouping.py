@@ -8,6 +8,7 @@ Deployment firing the same alert from ten pods is one incident, not ten.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +37,7 @@ def group_key(labels: dict[str, str], workload: Workload | None, keys: Sequence[
     parts = []
     for key in keys:
         value = str(workload) if key == WORKLOAD_KEY and workload else labels.get(key, "")
-        parts.append(f"{key}={value}")
+        parts.append(f"{key}={json.dumps(value)}")  # quoted: a value with "," cannot merge two groups
     return ",".join(parts)
 
 
@@ -47,7 +48,7 @@ def group_hash(key: str) -> str:
 
 def incident_name(alertname: str, key: str, opened_at: datetime) -> str:
     """Readable, unique name: ``<alertname>-<group hash>-<opened, base36 seconds>``."""
-    return f"{slug(alertname, 30) or 'incident'}-{group_hash(key)[:8]}-{_base36(int(opened_at.timestamp()))}"
+    return f"{slug(alertname, 30) or 'incident'}-{group_hash(key)[:8]}-{_base36(max(0, int(opened_at.timestamp())))}"
 
 
 def _base36(number: int) -> str:

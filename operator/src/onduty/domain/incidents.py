@@ -253,8 +253,8 @@ def finish_action(
 
 
 def conclude(status: dict[str, Any], *, now: datetime) -> list[Entry]:
-    """All steps have an outcome: mitigated if one succeeded, else a human is needed."""
-    if is_resolved(status) or timeline.condition_is(status, COND_ESCALATION, True):
+    """All steps have an outcome: mitigated if one succeeded, else a human is needed (idempotent)."""
+    if phase(status) in ("Resolved", "Mitigated") or timeline.condition_is(status, COND_ESCALATION, True):
         return []
     actions = status.get("actions") or []
     if any(a.get("state") == "Succeeded" for a in actions):

@@ -39,7 +39,7 @@ def _deployment(spec: dict[str, Any], status: dict[str, Any]) -> RolloutState:
     total = status.get("replicas", 0)
     available = status.get("availableReplicas", 0)
     if updated < want:
-        return RolloutState(False, False, f"{updated} of {want} updated replicas are available")
+        return RolloutState(False, False, f"{updated} of {want} replicas updated")
     if total > updated:
         return RolloutState(False, False, f"{total - updated} old replicas are pending termination")
     if available < updated:
@@ -53,6 +53,13 @@ def _statefulset(spec: dict[str, Any], status: dict[str, Any]) -> RolloutState:
     updated = status.get("updatedReplicas", 0)
     if ready < want:
         return RolloutState(False, False, f"{ready} of {want} pods are ready")
+    strategy = spec.get("updateStrategy") or {}
+    partition = ((strategy.get("rollingUpdate") or {}).get("partition")) or 0
+    if strategy.get("type", "RollingUpdate") == "RollingUpdate" and partition:
+        # A partitioned rollout is done once the pods at or above the partition are updated.
+        if updated < want - partition:
+            return RolloutState(False, False, f"{updated} of {want - partition} pods above the partition updated")
+        return RolloutState(True, False, f"partitioned rollout complete: {updated} new pods")
     if status.get("updateRevision") != status.get("currentRevision") or updated < want:
         return RolloutState(False, False, f"{updated} of {want} pods updated to the new revision")
     return RolloutState(True, False, f"all {want} pods updated and ready")

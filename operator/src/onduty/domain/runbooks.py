@@ -135,7 +135,7 @@ def parse_runbook(spec: dict[str, Any]) -> RunbookSpec:
     try:
         return RunbookSpec.model_validate(spec)
     except ValidationError as error:
-        raise RunbookError(describe_validation_error(error).replace("match.", "spec.match.", 1)) from error
+        raise RunbookError(describe_validation_error(error, prefix="spec")) from error
 
 
 @dataclass(frozen=True)

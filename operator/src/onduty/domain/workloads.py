@@ -15,8 +15,13 @@ from typing import Any
 KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 _LABEL_KIND = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}
 # ReplicaSet pod-template-hash is 6-10 chars of [bcdfghjklmnpqrstvwxz2456789]; pod suffix 5.
+# A hash of digits only is almost always a CronJob's Job (<cronjob>-<minute>-<suffix>),
+# so the hash must hold a letter: that misses ~1% of real hashes, but never points
+# at an unrelated Deployment.
 _DEPLOYMENT_POD = re.compile(
-    r"^(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$"
+    r"^(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)"
+    r"-(?=[2456789]*[bcdfghjklmnpqrstvwxz])[bcdfghjklmnpqrstvwxz2456789]{6,10}"
+    r"-[bcdfghjklmnpqrstvwxz2456789]{5}$"
 )
 
 

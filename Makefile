@@ -1,0 +1,74 @@
+# onduty — `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+##@ General
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Run
+.PHONY: run
+run: install controlplane ## Run onduty (operator + bridge on :9095) on an embedded local control plane
+	$(PY) hack/dev.py
+
+.PHONY: cluster-up
+cluster-up: controlplane ## Start the local control plane (kubeconfig in .run/cluster/kubeconfig)
+	$(PYTHON) hack/controlplane.py up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane (by the PIDs it recorded)
+	$(PYTHON) hack/controlplane.py down
+
+.PHONY: controlplane
+controlplane: ## Build and cache etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok, helm (instant when cached)
+	@bash hack/build-controlplane.sh >/dev/null
+
+##@ Development
+.PHONY: install
+install: $(VENV)/.installed ## Create .venv and install onduty with its development tools
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: lint
+lint: install ## ruff (lint + format check), mypy --strict, import layering, CRD drift
+	$(BIN)/ruff check operator/src tests hack
+	$(BIN)/ruff format --check operator/src tests hack
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	bash hack/sync-crds.sh --check
+
+.PHONY: fmt
+fmt: install ## Format the code
+	$(BIN)/ruff format operator/src tests hack
+	$(BIN)/ruff check --fix operator/src tests hack
+
+.PHONY: crds
+crds: ## Copy crds/ into the Helm chart
+	bash hack/sync-crds.sh
+
+##@ Test
+.PHONY: test
+test: install controlplane lint ## Everything CI runs: lint, then every test tier on a real control plane
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: install ## Unit tests only (pure domain, milliseconds)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: install controlplane ## Integration tests on the real local control plane
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: install controlplane ## Webhook → restart latency over 200 incidents, against the direct-API floor
+	$(PY) hack/bench_latency.py --incidents 200

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Post an Alertmanager v4 notification to a running bridge, as Alertmanager would.
+
+python hack/fire-alert.py [--resolve] [--alertname KubePodCrashLooping] [--deployment web] [--namespace default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from kit import am_alert, am_payload, post_json
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:9095/api/v1/alerts")
+    parser.add_argument("--alertname", default="KubePodCrashLooping")
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--deployment", default="web")
+    parser.add_argument("--severity", default="critical")
+    parser.add_argument(
+        "--starts-at",
+        default=datetime.now(UTC).replace(second=0, microsecond=0).isoformat(),
+        help="the alert instance's startsAt (same value = same alert; default: this minute)",
+    )
+    parser.add_argument("--resolve", action="store_true")
+    args = parser.parse_args()
+    labels = {
+        "alertname": args.alertname,
+        "namespace": args.namespace,
+        "deployment": args.deployment,
+        "severity": args.severity,
+    }
+    starts = datetime.fromisoformat(args.starts_at)
+    alert = am_alert(
+        labels,
+        starts_at=starts,
+        status="resolved" if args.resolve else "firing",
+        ends_at=datetime.now(UTC) if args.resolve else None,
+    )
+    code, body = post_json(args.url, am_payload(alert))
+    print(code, json.dumps(body))
+    return 0 if code == 200 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

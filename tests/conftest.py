@@ -1,0 +1,162 @@
+"""Session fixtures: the real local control plane, with onduty's CRDs installed.
+
+Integration and e2e tests run against a real kube-apiserver (hack/controlplane.py
+builds and starts one). ``ONDUTY_TEST_KUBECONFIG`` points the suite at a cluster
+that is already running instead; nothing is skipped either way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kit import REPO, OperatorProcess, wait_for
+
+
+@dataclass
+class ClusterInfo:
+    kubeconfig: Path
+    bin_dir: Path
+
+    def kubectl(self, *args: str, check: bool = True, input_: str | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            input=input_,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def get_json(self, *args: str) -> dict:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    import controlplane
+
+    bin_dir = controlplane.find_binaries()
+    given = os.environ.get("ONDUTY_TEST_KUBECONFIG")
+    local = None
+    if given:
+        kubeconfig = Path(given)
+    else:
+        local = controlplane.LocalCluster.start(tmp_path_factory.mktemp("cluster"), bin_dir)
+        kubeconfig = local.kubeconfig
+    info = ClusterInfo(kubeconfig=kubeconfig, bin_dir=bin_dir)
+    try:
+        info.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+        info.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/alerts.onduty.dev",
+            "crd/incidents.onduty.dev",
+            "crd/runbooks.onduty.dev",
+        )
+        info.kubectl("create", "namespace", "onduty-system", check=False)
+        yield info
+    finally:
+        if local is not None:
+            local.stop()
+
+
+@pytest.fixture
+def kube(cluster: ClusterInfo):
+    from onduty.adapters.kube import Cluster, load_client
+
+    api = load_client(cluster.kubeconfig)
+    yield Cluster(api)
+    api.close()
+
+
+@pytest.fixture
+def namespace(cluster: ClusterInfo) -> Iterator[str]:
+    """A fresh namespace per test; its incidents lose their finalizers before it goes."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    for kind in ("incidents.onduty.dev", "alerts.onduty.dev"):
+        items = cluster.get_json(kind, "-n", name).get("items", [])
+        for item in items:
+            if item["metadata"].get("finalizers"):
+                cluster.kubectl(
+                    "patch",
+                    kind,
+                    item["metadata"]["name"],
+                    "-n",
+                    name,
+                    "--type=merge",
+                    "-p",
+                    '{"metadata":{"finalizers":null}}',
+                    check=False,
+                )
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def operator_factory(cluster: ClusterInfo, tmp_path: Path) -> Iterator:
+    """Start onduty processes; every one is stopped at teardown (and its log shown on failure)."""
+    started: list[OperatorProcess] = []
+
+    def make(
+        command: str = "run", extra_args: list[str] | None = None, kubeconfig: Path | None = None
+    ) -> OperatorProcess:
+        proc = OperatorProcess(
+            kubeconfig=kubeconfig or cluster.kubeconfig, log_dir=tmp_path, command=command, extra_args=extra_args or []
+        )
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def operator(operator_factory) -> OperatorProcess:
+    return operator_factory().start()
+
+
+def deployment_manifest(name: str, namespace: str, replicas: int = 2) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {
+                        "containers": [{"name": "app", "image": "registry.local/app:1.0"}],
+                        # kwok's fake node is the only node; tolerate its taint if it has one.
+                        "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+                    },
+                },
+            },
+        }
+    )
+
+
+@pytest.fixture
+def deployment(cluster: ClusterInfo, namespace: str) -> str:
+    """A 2-replica Deployment whose pods are Running/Ready on the kwok node."""
+    cluster.kubectl("apply", "-f", "-", input_=deployment_manifest("web", namespace))
+    wait_for(
+        lambda: cluster.get_json("deployment", "web", "-n", namespace)["status"].get("availableReplicas") == 2,
+        timeout=90,
+        what="deployment web to be available",
+    )
+    return "web"

@@ -1,0 +1,111 @@
+"""The bridge's delivery semantics against a real API server: 2xx only once stored,
+one object per alert instance however often it arrives, 4xx with nothing written
+for payloads that can never be accepted, 5xx when the API server is unreachable.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from kit import am_alert, am_payload, free_port, http_ok, post_json
+
+
+def labels(namespace: str, **extra: str) -> dict[str, str]:
+    return {"alertname": "HighErrorRate", "namespace": namespace, "deployment": "api", "severity": "warning", **extra}
+
+
+def alert_names(cluster, namespace):
+    return sorted(a["metadata"]["name"] for a in cluster.get_json("alerts.onduty.dev", "-n", namespace)["items"])
+
+
+def test_duplicate_and_concurrent_deliveries_make_one_alert(cluster, namespace, operator_factory):
+    bridge = operator_factory("bridge").start()
+    payload = am_payload(am_alert(labels(namespace), starts_at=datetime(2026, 11, 28, 12, 0, tzinfo=UTC)))
+    first = post_json(bridge.url + "/api/v1/alerts", payload)
+    assert first == (200, {"status": "ok", "created": 1, "updated": 0, "unchanged": 0})
+    # An HA pair and Alertmanager's own retries: the same notification, many times at once.
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: post_json(bridge.url + "/api/v1/alerts", payload), range(8)))
+    assert {code for code, _ in results} == {200}
+    assert sum(body["created"] for _, body in results) == 0
+    assert len(alert_names(cluster, namespace)) == 1
+
+
+def test_resolved_updates_the_same_alert_and_a_late_firing_does_not_reopen_it(cluster, namespace, operator_factory):
+    bridge = operator_factory("bridge").start()
+    started = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    firing = am_alert(labels(namespace), starts_at=started)
+    resolved = am_alert(
+        labels(namespace), starts_at=started, status="resolved", ends_at=datetime(2026, 11, 28, 12, 5, tzinfo=UTC)
+    )
+    assert post_json(bridge.url + "/api/v1/alerts", am_payload(firing))[1]["created"] == 1
+    assert post_json(bridge.url + "/api/v1/alerts", am_payload(resolved))[1]["updated"] == 1
+    assert post_json(bridge.url + "/api/v1/alerts", am_payload(firing))[1]["unchanged"] == 1  # lagging HA peer
+    [alert] = cluster.get_json("alerts.onduty.dev", "-n", namespace)["items"]
+    assert alert["spec"]["state"] == "resolved"
+    assert alert["spec"]["endsAt"] == "2026-11-28T12:05:00Z"
+
+
+def test_alert_for_an_unknown_namespace_is_kept_in_the_default_namespace(cluster, namespace, operator_factory):
+    bridge = operator_factory("bridge", ["--namespace", namespace]).start()
+    payload = am_payload(am_alert(labels("no-such-namespace-here"), starts_at=datetime.now(UTC)))
+    assert post_json(bridge.url + "/api/v1/alerts", payload)[0] == 200
+    assert len(alert_names(cluster, namespace)) == 1
+
+
+def test_payloads_that_can_never_be_accepted_get_4xx_and_leave_nothing(
+    cluster, namespace, operator_factory, tmp_path: Path
+):
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    bridge = operator_factory("bridge", ["--bridge-token-file", str(token), "--max-body-bytes", "4096"]).start()
+    url = bridge.url + "/api/v1/alerts"
+    auth = {"Authorization": "Bearer s3cret-token"}
+    good = am_payload(am_alert(labels(namespace), starts_at=datetime.now(UTC)))
+
+    code, body = post_json(url, good)
+    assert code == 401 and "bearer token" in body["error"]
+    assert post_json(url, good, headers={"Authorization": "Bearer wrong"})[0] == 401
+
+    code, body = post_json(url, None, headers=auth, raw=b'{"version": "4", "alerts": [')
+    assert code == 400 and "not valid JSON" in body["error"]
+
+    code, body = post_json(url, {**good, "version": "3"}, headers=auth)
+    assert code == 400 and "version" in body["error"] and "'3'" in body["error"]
+
+    bad_status = am_payload(
+        am_alert(labels(namespace), starts_at=datetime.now(UTC)),
+        am_alert(labels(namespace, pod="x"), starts_at=datetime.now(UTC)),
+    )
+    bad_status["alerts"][1]["status"] = "burning"
+    code, body = post_json(url, bad_status, headers=auth)
+    assert code == 400 and "alerts[1].status" in body["error"] and "'burning'" in body["error"]
+
+    many = am_payload(*[am_alert(labels(namespace, pod=f"api-{i}"), starts_at=datetime.now(UTC)) for i in range(20)])
+    code, _ = post_json(url, many, headers=auth)
+    assert code == 413
+
+    # Unknown fields are ignored, as the contract requires (Grafana adds some).
+    extra = {**good, "orgId": 1, "title": "[FIRING:1]"}
+    extra["alerts"][0]["silenceURL"] = "http://grafana.local/silence"
+    assert post_json(url, extra, headers=auth)[0] == 200
+    assert len(alert_names(cluster, namespace)) == 1  # only the last, valid request wrote anything
+
+
+def test_unreachable_api_server_gets_503_so_alertmanager_retries(cluster, namespace, operator_factory, tmp_path: Path):
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"  # nothing listens there
+    dead = tmp_path / "dead-kubeconfig"
+    dead.write_text(yaml.safe_dump(config))
+    bridge = operator_factory("bridge", kubeconfig=dead).start()
+    code, body = post_json(
+        bridge.url + "/api/v1/alerts", am_payload(am_alert(labels(namespace), starts_at=datetime.now(UTC)))
+    )
+    assert code == 503 and "unavailable" in body["error"]
+    assert http_ok(bridge.url + "/healthz")  # alive...
+    assert not http_ok(bridge.url + "/readyz")  # ...but not ready without an API server

@@ -1,0 +1,251 @@
+"""Alert objects: deterministic names, the spec written, redeliveries, label values."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from onduty.domain.alerts import (
+    WebhookAlert,
+    WebhookMessage,
+    alert_object_name,
+    alert_spec,
+    parse_webhook,
+    rfc3339,
+    safe_label_value,
+    spec_update,
+)
+
+# metadata.name of a custom resource: a DNS-1123 subdomain.
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
+
+
+def _alert(
+    *,
+    alertname: str = "KubePodCrashLooping",
+    fingerprint: str = "3b0d1a4c6f2e9d87",
+    starts_at: str = "2024-05-01T11:58:30.123456789Z",
+    status: str = "firing",
+    ends_at: str = "0001-01-01T00:00:00Z",
+    **extra: Any,
+) -> WebhookAlert:
+    return WebhookAlert.model_validate(
+        {
+            "status": status,
+            "labels": {"alertname": alertname, "namespace": "shop"},
+            "annotations": {"summary": "Pod is crash looping."},
+            "startsAt": starts_at,
+            "endsAt": ends_at,
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+            "fingerprint": fingerprint,
+            **extra,
+        }
+    )
+
+
+def _message(*alerts: dict[str, Any]) -> WebhookMessage:
+    return parse_webhook(
+        {
+            "version": "4",
+            "groupKey": '{}:{alertname="KubePodCrashLooping"}',
+            "receiver": "onduty",
+            "status": "firing",
+            "alerts": list(alerts),
+            "externalURL": "http://alertmanager:9093",
+        }
+    )
+
+
+def test_the_object_name_reads_alertname_fingerprint_and_start_second() -> None:
+    name = alert_object_name(_alert())
+
+    assert (
+        name == f"kubepodcrashlooping-3b0d1a4c6f2e9d87-{int(datetime(2024, 5, 1, 11, 58, 30, tzinfo=UTC).timestamp())}"
+    )
+
+
+@pytest.mark.parametrize(
+    "redelivery",
+    [
+        pytest.param({}, id="identical-retry"),
+        pytest.param({"status": "resolved", "ends_at": "2024-05-01T12:10:00Z"}, id="resolved-later"),
+        pytest.param({"fingerprint": "3B0D1A4C6F2E9D87"}, id="upper-case-fingerprint"),
+        pytest.param({"starts_at": "2024-05-01T13:58:30.123456789+02:00"}, id="same-instant-other-offset"),
+        pytest.param({"annotations": {"summary": "changed"}}, id="annotations-changed"),
+    ],
+)
+def test_the_same_alert_instance_always_gets_the_same_name(redelivery: dict[str, Any]) -> None:
+    assert alert_object_name(_alert(**redelivery)) == alert_object_name(_alert())
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param({"starts_at": "2024-05-01T12:30:00Z"}, id="re-fired-later"),
+        pytest.param({"fingerprint": "9a1e44c0b7f0d2e3"}, id="other-label-set"),
+    ],
+)
+def test_a_different_alert_instance_gets_a_different_name(other: dict[str, Any]) -> None:
+    assert alert_object_name(_alert(**other)) != alert_object_name(_alert())
+
+
+@pytest.mark.parametrize(
+    ("alertname", "prefix"),
+    [
+        ("KubePodCrashLooping", "kubepodcrashlooping-"),
+        ("CPU_Throttling.High", "cpu-throttling-high-"),
+        ("  spaces  and   tabs\t", "spaces-and-tabs-"),
+        ("--Leading-and-trailing--", "leading-and-trailing-"),
+        ("Überlast", "berlast-"),
+        ("日本語", "alert-"),
+        ("", "alert-"),
+        ("!!!", "alert-"),
+        ("A" * 300, "a" * 40 + "-"),
+        ("x" * 39 + "-yyy", "x" * 39 + "-"),  # truncation never leaves a trailing hyphen
+    ],
+)
+def test_any_alertname_yields_a_valid_object_name(alertname: str, prefix: str) -> None:
+    name = alert_object_name(_alert(alertname=alertname, fingerprint="f" * 64))
+
+    assert name.startswith(prefix)
+    assert DNS1123_SUBDOMAIN.match(name), name
+    # alertname (<= 40) + fingerprint (<= 64) + seconds: far below the 253 limit.
+    assert len(name) <= 40 + 1 + 64 + 1 + 10
+
+
+def test_the_spec_copies_the_alert_and_the_notification_it_came_in() -> None:
+    message = _message(
+        {
+            "status": "firing",
+            "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop"},
+            "annotations": {"summary": "Pod is crash looping."},
+            "startsAt": "2024-05-01T11:58:30.123456789Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": "3B0D1A4C6F2E9D87",
+        }
+    )
+
+    spec = alert_spec(message.alerts[0], message)
+
+    assert spec == {
+        "fingerprint": "3b0d1a4c6f2e9d87",
+        "alertname": "KubePodCrashLooping",
+        "state": "firing",
+        "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop"},
+        "annotations": {"summary": "Pod is crash looping."},
+        "startsAt": "2024-05-01T11:58:30.123456Z",
+        "generatorURL": "http://prometheus:9090/graph",
+        "receiver": "onduty",
+        "groupKey": '{}:{alertname="KubePodCrashLooping"}',
+        "externalURL": "http://alertmanager:9093",
+    }
+
+
+def test_the_spec_carries_the_end_time_once_the_alert_resolved() -> None:
+    alert = _alert(status="resolved", ends_at="2024-05-01T14:10:00+02:00")
+
+    spec = alert_spec(alert, _message())
+
+    assert spec["endsAt"] == "2024-05-01T12:10:00Z"
+    assert spec["state"] == "resolved"
+
+
+FIRING = {"state": "firing", "labels": {"a": "1"}, "annotations": {"summary": "s"}, "startsAt": "t0"}
+
+
+@pytest.mark.parametrize(
+    ("existing", "incoming", "expected"),
+    [
+        pytest.param(FIRING, FIRING, None, id="unchanged"),
+        pytest.param(
+            FIRING,
+            {**FIRING, "state": "resolved", "endsAt": "t1"},
+            {"state": "resolved", "endsAt": "t1"},
+            id="resolves",
+        ),
+        pytest.param(
+            FIRING,
+            {**FIRING, "annotations": {"summary": "new"}},
+            {"annotations": {"summary": "new"}},
+            id="annotations-only",
+        ),
+        pytest.param(
+            {**FIRING, "state": "resolved", "endsAt": "t1"},
+            FIRING,
+            None,
+            id="late-firing-never-reopens",
+        ),
+        pytest.param(
+            {**FIRING, "state": "resolved", "endsAt": "t1"},
+            {**FIRING, "state": "firing", "annotations": {"summary": "new"}},
+            None,
+            id="late-firing-with-changes-still-ignored",
+        ),
+        pytest.param(
+            {**FIRING, "state": "resolved", "endsAt": "t1"},
+            {**FIRING, "state": "resolved", "endsAt": "t2"},
+            {"endsAt": "t2"},
+            id="resolved-redelivered-with-new-end",
+        ),
+        pytest.param(
+            {**FIRING, "state": "resolved", "endsAt": "t1"},
+            {**FIRING, "state": "resolved", "endsAt": "t1"},
+            None,
+            id="resolved-redelivered-unchanged",
+        ),
+        pytest.param({}, FIRING, FIRING, id="empty-existing-takes-everything"),
+    ],
+)
+def test_a_redelivery_changes_only_what_differs_and_resolved_is_final(
+    existing: dict[str, Any], incoming: dict[str, Any], expected: dict[str, Any] | None
+) -> None:
+    assert spec_update(existing, incoming) == expected
+
+
+def test_a_real_resolution_changes_state_and_end_time_only() -> None:
+    message = _message()
+    firing = alert_spec(_alert(), message)
+    resolved = alert_spec(_alert(status="resolved", ends_at="2024-05-01T12:10:00Z"), message)
+
+    assert spec_update(firing, resolved) == {"state": "resolved", "endsAt": "2024-05-01T12:10:00Z"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["KubePodCrashLooping", "", "a", "a" * 63, "dots.and_underscores-ok", "CPU_Throttling.High", "9x"],
+)
+def test_a_valid_label_value_is_kept_as_is(value: str) -> None:
+    assert safe_label_value(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a" * 64, "has space", "-leading", "trailing-", "_x", "Überlast", "a/b", "web\n", "web\r\n", "\n"],
+)
+def test_an_invalid_label_value_becomes_a_short_stable_hash(value: str) -> None:
+    shown = safe_label_value(value)
+
+    assert shown.startswith("h-")
+    assert len(shown) == 18
+    assert LABEL_VALUE.match(shown)
+    assert safe_label_value(value) == shown
+
+
+def test_different_invalid_label_values_hash_differently() -> None:
+    assert safe_label_value("a" * 64) != safe_label_value("a" * 65)
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2024, 5, 1, 12, 0, 0, 999999, tzinfo=UTC), "2024-05-01T12:00:00Z"),
+        (datetime.fromisoformat("2024-05-01T14:00:00+02:00"), "2024-05-01T12:00:00Z"),
+    ],
+)
+def test_kubernetes_times_are_utc_seconds_with_z(moment: datetime, text: str) -> None:
+    assert rfc3339(moment) == text
