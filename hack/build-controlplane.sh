@@ -19,6 +19,7 @@ K8S_VERSION=${K8S_VERSION:-1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-3.6.8}      # what k8s 1.36.3's go.mod pins for its etcd client
 KWOK_VERSION=${KWOK_VERSION:-0.7.0}
 HELM_VERSION=${HELM_VERSION:-3.22.0}
+K8S_MINOR=${K8S_VERSION#*.}; K8S_MINOR=${K8S_MINOR%%.*}
 
 CACHE=${ONDUTY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/onduty}
 BIN=$CACHE/bin
@@ -105,6 +106,22 @@ build_simple() { # name module-path version binary-package
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
+build_helm() {
+  # Helm's release build stamps the Kubernetes version it assumes when no
+  # cluster is asked (helm template/lint); without it, it assumes v1.20 and
+  # charts with a kubeVersion constraint fail to render.
+  local out=$BIN/helm-v$HELM_VERSION-k8s1.$K8S_MINOR
+  [[ -x $out/helm ]] && return
+  log "helm v$HELM_VERSION: building"
+  local ldflags="-s -w"
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ldflags="$ldflags -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$K8S_MINOR"
+  done
+  mkdir -p "$out.tmp"
+  with_progress helm env GOBIN="$out.tmp" go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
 kwok_stages() {
   # kwok's Stage configuration ships in its module; copy it next to the binary.
   local out=$BIN/kwok-v$KWOK_VERSION
@@ -128,7 +145,7 @@ main() {
   fi
   build_simple kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
   kwok_stages
-  build_simple helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+  build_helm
   [[ $use_assets == 1 ]] || build_etcd
   build_kubernetes
 
@@ -140,7 +157,7 @@ main() {
   else
     ln -sf "$BIN/etcd-v$ETCD_VERSION/etcd" "$links/"
   fi
-  ln -sf "$BIN/kwok-v$KWOK_VERSION/kwok" "$BIN/helm-v$HELM_VERSION/helm" "$links/"
+  ln -sf "$BIN/kwok-v$KWOK_VERSION/kwok" "$BIN/helm-v$HELM_VERSION-k8s1.$K8S_MINOR/helm" "$links/"
   ln -sfn "$BIN/kwok-v$KWOK_VERSION/stages" "$links/kwok-stages"
   log "all binaries ready in $links ($((SECONDS - start))s)"
   echo "$links"

@@ -112,10 +112,8 @@ class Cluster:
                 header_params=headers,
                 auth_settings=["BearerToken"],
             )
-            payload = json.dumps(body) if body is not None else None
-            response = self.api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=self.timeout
-            )
+            # The REST layer JSON-encodes the body itself (for every application/*json type).
+            response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=self.timeout)
             response.read()
         except ApiException as error:
             raise _classify(error, method, path) from error

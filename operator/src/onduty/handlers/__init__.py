@@ -47,7 +47,9 @@ def build_registry() -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     # --- runbooks -----------------------------------------------------------------
-    @kopf.index(GROUP, VERSION, "runbooks", registry=registry)
+    # Kopf names an index (and the handler kwarg) after the handler id; nested
+    # functions need it explicitly.
+    @kopf.index(GROUP, VERSION, "runbooks", id="runbooks_by_alertname", registry=registry)
     def runbooks_by_alertname(name: str, namespace: str | None, spec: kopf.Spec, **_: Any) -> dict[str, RunbookRef]:
         return runbooks.index_entries(name, namespace or "", dict(spec))
 
