@@ -77,7 +77,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
@@ -198,9 +198,7 @@ class Component:
     _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["_popen"]
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Component:
@@ -360,29 +358,35 @@ def _openssl(cwd: Path, args: str, stdin: bytes | None = None) -> bytes:
 
 
 def _make_pki(pki: Pki) -> None:
-    """A fresh CA, a serving certificate, client certificates and a service-account key."""
+    """Fresh CAs, serving and client certificates, and a service-account key.
+
+    Two CAs, as kubeadm does: ``ca`` signs the serving certificate and every
+    user's client certificate; ``front-proxy-ca`` signs only the certificate the
+    API server presents to aggregated API servers (request-header auth).
+    """
     if shutil.which("openssl") is None:
         raise ControlPlaneError("the openssl command is needed to create certificates")
     pki.dir.mkdir(parents=True, exist_ok=True)
     pki.dir.chmod(0o700)
     (pki.dir / "req.cnf").write_text(_REQ_CONFIG)
     (pki.dir / "ca.cnf").write_text(_REQ_CONFIG + _CA_EXT)
-    _openssl(
-        pki.dir,
-        f"req -x509 -new {_EC_KEY} -keyout ca.key -out ca.crt -days 365"
-        " -subj /CN=onduty-local-ca -config ca.cnf -extensions ext",
-    )
-    leaves = {name: (subject, "clientAuth", "") for name, subject in _CLIENTS.items()}
-    san = "subjectAltName = IP:127.0.0.1, DNS:localhost"
-    leaves["serving"] = ("/CN=onduty-local-apiserver", "serverAuth", san)
-    for serial, (name, (subject, usage, ext)) in enumerate(sorted(leaves.items()), start=2):
-        (pki.dir / f"{name}.ext").write_text(_LEAF_EXT.format(usage=usage, san=ext))
-        csr = _openssl(
-            pki.dir, f"req -new {_EC_KEY} -keyout {name}.key -subj {subject} -config req.cnf"
-        )
+    for ca, cn in (("ca", "onduty-local-ca"), ("front-proxy-ca", "onduty-local-front-proxy-ca")):
         _openssl(
             pki.dir,
-            f"x509 -req -CA ca.crt -CAkey ca.key -set_serial {serial} -days 365"
+            f"req -x509 -new {_EC_KEY} -keyout {ca}.key -out {ca}.crt -days 365"
+            f" -subj /CN={cn} -config ca.cnf -extensions ext",
+        )
+    # name -> (subject, extended key usage, extra extension line, signing CA)
+    leaves = {name: (subject, "clientAuth", "", "ca") for name, subject in _CLIENTS.items()}
+    san = "subjectAltName = IP:127.0.0.1, DNS:localhost"
+    leaves["serving"] = ("/CN=onduty-local-apiserver", "serverAuth", san, "ca")
+    leaves["front-proxy-client"] = ("/CN=front-proxy-client", "clientAuth", "", "front-proxy-ca")
+    for serial, (name, (subject, usage, ext, ca)) in enumerate(sorted(leaves.items()), start=2):
+        (pki.dir / f"{name}.ext").write_text(_LEAF_EXT.format(usage=usage, san=ext))
+        csr = _openssl(pki.dir, f"req -new {_EC_KEY} -keyout {name}.key -subj {subject} -config req.cnf")
+        _openssl(
+            pki.dir,
+            f"x509 -req -CA {ca}.crt -CAkey {ca}.key -set_serial {serial} -days 365"
             f" -extfile {name}.ext -extensions ext -out {name}.crt",
             stdin=csr,
         )
@@ -437,9 +441,7 @@ class _Http:
             ctx.load_cert_chain(str(pki.crt(user)), str(pki.key(user)))
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx))
 
-    def request(
-        self, method: str, url: str, body: Any = None, timeout: float = 5.0
-    ) -> tuple[int, bytes]:
+    def request(self, method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, bytes]:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(url, data=data, method=method)
         if data is not None:
@@ -536,11 +538,11 @@ class LocalCluster:
     def start(cls, run_dir: Path, bin_dir: Path | None = None) -> LocalCluster:
         """Start a fresh cluster in ``run_dir``; return once it is usable."""
         run_dir = Path(run_dir).resolve()
+        _refuse_if_running(run_dir)
         if bin_dir is None:
             bin_dir = find_binaries()
         bin_dir = Path(bin_dir).resolve()
         _check_bin_dir(bin_dir)
-        _refuse_if_running(run_dir)
         ports = dict(
             zip(
                 (
@@ -582,9 +584,7 @@ class LocalCluster:
             raise ControlPlaneError(f"no cluster recorded in {run_dir} (no state.json)") from None
         if state.get("version") != STATE_VERSION:
             raise ControlPlaneError(f"{state_file}: unknown state version {state.get('version')!r}")
-        cluster = cls(
-            run_dir, Path(state["bin_dir"]), {k: int(v) for k, v in state["ports"].items()}
-        )
+        cluster = cls(run_dir, Path(state["bin_dir"]), {k: int(v) for k, v in state["ports"].items()})
         cluster.components = [Component.from_json(c) for c in state["components"]]
         return cluster
 
@@ -594,7 +594,7 @@ class LocalCluster:
         errors: list[str] = []
         for comp in reversed(self.components):
             if comp._popen is None and not comp.is_ours():
-                log.info("%s (pid %d) is not running", comp.name, comp.pid)
+                log.info("%s (pid %d) is no longer running (or the pid was reused)", comp.name, comp.pid)
                 continue
             try:
                 comp.stop(timeout)
@@ -616,14 +616,10 @@ class LocalCluster:
             "server": self.server,
             "kubeconfig": str(self.kubeconfig),
             "ready": ready,
-            "components": {
-                c.name: {"pid": c.pid, "running": c.alive(), "log": c.log} for c in self.components
-            },
+            "components": {c.name: {"pid": c.pid, "running": c.alive(), "log": c.log} for c in self.components},
         }
 
-    def kubectl(
-        self, *args: str, timeout: float = 120.0, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the bundled kubectl against this cluster."""
         cmd = [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -666,9 +662,7 @@ class LocalCluster:
             [etcd],
         )
 
-        api = self._spawn(
-            "kube-apiserver", self._apiserver_args(), port=self.ports["kube-apiserver"]
-        )
+        api = self._spawn("kube-apiserver", self._apiserver_args(), port=self.ports["kube-apiserver"])
         self._wait(
             f"kube-apiserver /readyz on port {api.port}",
             lambda: admin.ok(f"{self.server}/readyz"),
@@ -676,12 +670,8 @@ class LocalCluster:
             [api, etcd],
         )
 
-        kcm = self._spawn(
-            "kube-controller-manager", self._kcm_args(), port=self.ports["kube-controller-manager"]
-        )
-        sched = self._spawn(
-            "kube-scheduler", self._scheduler_args(), port=self.ports["kube-scheduler"]
-        )
+        kcm = self._spawn("kube-controller-manager", self._kcm_args(), port=self.ports["kube-controller-manager"])
+        sched = self._spawn("kube-scheduler", self._scheduler_args(), port=self.ports["kube-scheduler"])
         kwok = self._spawn("kwok", self._kwok_args())
         self._create_node(admin)
         for comp in (kcm, sched):
@@ -755,9 +745,7 @@ class LocalCluster:
         self._write_state()
         return comp
 
-    def _wait(
-        self, what: str, check: Callable[[], bool], timeout: float, watch: Sequence[Component]
-    ) -> None:
+    def _wait(self, what: str, check: Callable[[], bool], timeout: float, watch: Sequence[Component]) -> None:
         """Poll ``check`` until true; fail early if a watched process exits."""
         log.info("waiting for %s", what)
         began = time.monotonic()
@@ -777,17 +765,13 @@ class LocalCluster:
                     )
             if time.monotonic() - began > timeout:
                 tails = "\n".join(f"--- last lines of {c.log}:\n{c.log_tail()}" for c in watch)
-                raise ControlPlaneError(
-                    f"timed out after {timeout:.0f}s waiting for {what} ({last_error})\n{tails}"
-                )
+                raise ControlPlaneError(f"timed out after {timeout:.0f}s waiting for {what} ({last_error})\n{tails}")
             time.sleep(0.2)
 
     def _create_node(self, admin: _Http) -> None:
         status, body = admin.request("POST", f"{self.server}/api/v1/nodes", _fake_node())
         if status not in (HTTPStatus.OK, HTTPStatus.CREATED):
-            raise ControlPlaneError(
-                f"creating node {NODE_NAME} failed: HTTP {status}: {body[:500]!r}"
-            )
+            raise ControlPlaneError(f"creating node {NODE_NAME} failed: HTTP {status}: {body[:500]!r}")
         log.info("created fake node %s", NODE_NAME)
 
     def _node_ready(self, admin: _Http) -> bool:
@@ -838,6 +822,16 @@ class LocalCluster:
             f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
             "--authorization-mode=Node,RBAC",
+            # Request-header authentication for aggregated API servers; the
+            # controller manager and scheduler read it from a ConfigMap and
+            # complain in a loop when it is missing.
+            f"--requestheader-client-ca-file={pki.dir / 'front-proxy-ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki.crt('front-proxy-client')}",
+            f"--proxy-client-key-file={pki.key('front-proxy-client')}",
             "--allow-privileged=true",
             "--profiling=false",
         ]
@@ -865,6 +859,10 @@ class LocalCluster:
             f"--cluster-signing-cert-file={pki.ca_crt}",
             f"--cluster-signing-key-file={pki.ca_key}",
             "--use-service-account-credentials=true",
+            # Client-side rate limits (default 20 qps) delay start-up by seconds,
+            # since every controller first fetches its own service-account token.
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--controllers=*",
         ]
@@ -895,9 +893,7 @@ def _refuse_if_running(run_dir: Path) -> None:
         return
     running = [f"{c.name} (pid {c.pid})" for c in old.components if c.alive()]
     if running:
-        raise ControlPlaneError(
-            f"a cluster is already running in {run_dir}: {', '.join(running)}; run `down` first"
-        )
+        raise ControlPlaneError(f"a cluster is already running in {run_dir}: {', '.join(running)}; run `down` first")
 
 
 # --------------------------------------------------------------------------
@@ -905,7 +901,12 @@ def _refuse_if_running(run_dir: Path) -> None:
 
 
 def smoke_test(cluster: LocalCluster, name: str = "onduty-smoke") -> dict[str, float]:
-    """Create a 2-replica Deployment, wait, rollout-restart it, clean up; return timings."""
+    """Exercise the cluster the way the operator will; return timings per step.
+
+    A 2-replica Deployment in ``default`` becomes Available, survives
+    ``kubectl rollout restart``, and its pods disappear once it is deleted; a
+    namespace is created and deleted again (namespace controller).
+    """
     timings: dict[str, float] = {}
 
     @contextlib.contextmanager
@@ -915,23 +916,42 @@ def smoke_test(cluster: LocalCluster, name: str = "onduty-smoke") -> dict[str, f
         timings[step] = round(time.monotonic() - began, 2)
         log.info("smoke: %s took %.2fs", step, timings[step])
 
+    def poll(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"smoke: timed out waiting for {what}")
+            time.sleep(0.1)
+
+    def pods() -> list[str]:
+        out = cluster.kubectl("get", "pods", "-l", f"app={name}", "-o", "name", *ns).stdout
+        return out.split()
+
     ns = ("--namespace", "default")
+    deploy = f"deployment/{name}"
     cluster.kubectl("delete", "deployment", name, "--ignore-not-found", "--wait=true", *ns)
-    with timed("create+available"):
-        cluster.kubectl(
-            "create", "deployment", name, "--image=registry.k8s.io/pause:3.10", "--replicas=2", *ns
-        )
-        cluster.kubectl(
-            "wait", "--for=condition=Available", f"deployment/{name}", "--timeout=90s", *ns
-        )
-    with timed("rollout restart"):
-        cluster.kubectl("rollout", "restart", f"deployment/{name}", *ns)
-        cluster.kubectl("rollout", "status", f"deployment/{name}", "--timeout=90s", *ns)
-    pods = cluster.kubectl("get", "pods", "-l", f"app={name}", "-o", "wide", *ns).stdout
-    log.info("smoke: pods after restart:\n%s", pods.rstrip())
-    with timed("delete+pods gone"):
+    with timed("create deployment -> Available (2/2 Ready)"):
+        image = "--image=registry.k8s.io/pause:3.10"
+        cluster.kubectl("create", "deployment", name, image, "--replicas=2", *ns)
+        cluster.kubectl("wait", "--for=condition=Available", deploy, "--timeout=90s", *ns)
+        ready = cluster.kubectl("get", deploy, "-o", "jsonpath={.status.readyReplicas}", *ns)
+        if ready.stdout.strip() != "2":
+            raise ControlPlaneError(f"smoke: {name} has {ready.stdout!r} ready replicas, not 2")
+    before = set(pods())
+    with timed("rollout restart -> rollout status ok"):
+        cluster.kubectl("rollout", "restart", deploy, *ns)
+        cluster.kubectl("rollout", "status", deploy, "--timeout=90s", *ns)
+    poll("the old pods to go away", lambda: not before & set(pods()))
+    listing = cluster.kubectl("get", "pods", "-l", f"app={name}", "-o", "wide", *ns).stdout
+    log.info("smoke: pods after restart:\n%s", listing.rstrip())
+    with timed("delete deployment -> pods gone"):
         cluster.kubectl("delete", "deployment", name, "--wait=true", *ns)
-        cluster.kubectl("wait", "--for=delete", "pod", "-l", f"app={name}", "--timeout=60s", *ns)
+        poll("the pods to go away", lambda: not pods())
+    with timed("create + delete namespace"):
+        cluster.kubectl("create", "namespace", f"{name}-ns")
+        sa = ("get", "serviceaccount", "default", "--namespace", f"{name}-ns")
+        poll("its default service account", lambda: cluster.kubectl(*sa, check=False).returncode == 0)
+        cluster.kubectl("delete", "namespace", f"{name}-ns", "--wait=true", "--timeout=60s")
     return timings
 
 
@@ -942,18 +962,14 @@ def smoke_test(cluster: LocalCluster, name: str = "onduty-smoke") -> dict[str, f
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("command", choices=("up", "down", "status", "smoke"))
-    parser.add_argument(
-        "--run-dir", type=Path, default=default_run_dir(), help="default: %(default)s"
-    )
+    parser.add_argument("--run-dir", type=Path, default=default_run_dir(), help="default: %(default)s")
     parser.add_argument(
         "--bin-dir",
         type=Path,
         default=None,
         help="binaries (default: from hack/build-controlplane.sh)",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=15.0, help="down: seconds from SIGTERM to SIGKILL"
-    )
+    parser.add_argument("--timeout", type=float, default=15.0, help="down: seconds from SIGTERM to SIGKILL")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
