@@ -160,7 +160,7 @@ def test_alerts_of_one_workload_group_into_one_incident(cluster, namespace, depl
     incident = the_incident(
         cluster,
         namespace,
-        lambda i: (i.get("status") or {}).get("firingAlerts") == 3,
+        lambda i: (i.get("status") or {}).get("firingAlerts") == 3 and i["status"].get("phase") == "Escalated",
         what="three alerts in one incident",
     )
     assert len(incidents_in(cluster, namespace)) == 1

@@ -57,7 +57,10 @@ def test_cooldown_is_respected_across_an_operator_restart(cluster, namespace, de
     other = {**labels, "alertname": "HighErrorRate"}  # a different incident on the same workload
     assert post_json(second.url + "/api/v1/alerts", am_payload(am_alert(other, starts_at=datetime.now(UTC))))[0] == 200
     denied = incident_where(
-        cluster, namespace, lambda i: last_action(i) == "rolloutRestart Denied", "the second restart to be denied"
+        cluster,
+        namespace,
+        lambda i: (i.get("status") or {}).get("phase") == "Escalated",
+        "the second restart to be denied and escalated",
     )
     [action] = denied["status"]["actions"]
     assert action["reason"] == "CooldownActive"

@@ -112,27 +112,35 @@ def _find_or_open(
             created = runtime.cluster.get("incidents", namespace, body["metadata"]["name"])
 
         def _open(status: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
-            return incidents.open_incident(status, now=now, title=title, workload=workload)
+            # Opened with its first alert in one write: the timeline starts
+            # "opened, alert joined" before the remediation worker reads it.
+            return incidents.open_incident(status, now=now, title=title, workload=workload) + _alert_joined(
+                status, alert, now
+            )
 
         obj, entries = runtime.cluster.update_status("incidents", namespace, created["metadata"]["name"], _open)
         post(obj, entries)
         return obj
 
 
+def _alert_joined(status: dict[str, Any], alert: dict[str, Any], now: datetime) -> list[Entry]:
+    spec = alert["spec"]
+    return incidents.record_alert(
+        status,
+        name=alert["metadata"]["name"],
+        state=spec.get("state", "firing"),
+        alertname=spec.get("alertname", ""),
+        starts_at=spec.get("startsAt", ""),
+        now=now,
+    )
+
+
 def _record(runtime: Runtime, namespace: str, incident: str, alert: dict[str, Any], now: datetime) -> None:
     spec = alert["spec"]
 
-    def _mutate(status: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
-        return incidents.record_alert(
-            status,
-            name=alert["metadata"]["name"],
-            state=spec.get("state", "firing"),
-            alertname=spec.get("alertname", ""),
-            starts_at=spec.get("startsAt", ""),
-            now=now,
-        )
-
-    obj, entries = runtime.cluster.update_status("incidents", namespace, incident, _mutate)
+    obj, entries = runtime.cluster.update_status(
+        "incidents", namespace, incident, lambda s, _: _alert_joined(s, alert, now)
+    )
     post(obj, entries)
     # A more severe alert joining raises the incident's severity.
     worst = severity.worst(obj["spec"]["severity"], severity.normalise(spec.get("labels", {}).get("severity")))

@@ -34,6 +34,9 @@ from onduty.handlers.runtime import Runtime
 log = logging.getLogger(__name__)
 
 PAUSE_ANNOTATION = "onduty.dev/paused"
+# How long the worker waits for the alert handler to open an alert-made incident
+# before opening it itself; the handler's write normally lands within milliseconds.
+OPEN_WAIT_SECONDS = 10.0
 ACTION_ID_ANNOTATION = "onduty.dev/action-id"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
 
@@ -57,6 +60,7 @@ class IncidentWorker:
         self.name = name
         self.runbooks = runbooks
         self._paused_reported = False
+        self._spec: RunbookSpec | None = None
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -66,12 +70,30 @@ class IncidentWorker:
         post(obj, entries)
         return dict(obj)
 
+    async def _record_outcome(self, mutate: Mutation) -> dict[str, Any]:
+        """Write a step's outcome and, if it was the last step, the conclusion, in one write."""
+
+        def both(status: dict[str, Any], obj: dict[str, Any]) -> list[Entry]:
+            entries = mutate(status, obj)
+            if self._spec is not None and incidents.next_step(self._spec, status, obj["metadata"]["uid"]) is None:
+                entries += incidents.conclude(status, now=_now())
+            return entries
+
+        return await self._update(both)
+
     async def run(self) -> None:
         obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
         status = obj.get("status") or {}
         if incidents.is_resolved(status):
             return
-        if not status.get("openedAt"):  # made by hand with kubectl
+        if not status.get("openedAt") and obj["spec"].get("source") == "alertmanager":
+            # The alert handler opens it with its first alert in the same breath;
+            # wait for that rather than race it (bounded: after a crash, open it here).
+            deadline = asyncio.get_running_loop().time() + OPEN_WAIT_SECONDS
+            while not (obj.get("status") or {}).get("openedAt") and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+                obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+        if not (obj.get("status") or {}).get("openedAt"):  # made by hand with kubectl
             workload = self._workload(obj)
             obj = await self._update(
                 lambda s, o: incidents.open_incident(s, now=_now(), title=o["spec"]["title"], workload=workload)
@@ -95,6 +117,7 @@ class IncidentWorker:
                 )
             )
             return
+        self._spec = runbook.spec
         while True:
             obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
             nxt = incidents.next_step(runbook.spec, obj.get("status") or {}, obj["metadata"]["uid"])
@@ -157,7 +180,7 @@ class IncidentWorker:
             verdict = guardrails.Verdict(
                 "Target", False, "NoTarget", "the incident names no workload and the step no target"
             )
-            await self._update(lambda s, _: incidents.deny_action(s, dict(action), [verdict], now=_now()))
+            await self._record_outcome(lambda s, _: incidents.deny_action(s, dict(action), [verdict], now=_now()))
             return None
         while True:
             try:
@@ -178,7 +201,7 @@ class IncidentWorker:
                 continue
             base = record or incidents.new_action(nxt, target, now=_now())
             if denial is not None:
-                await self._update(lambda s, _: incidents.deny_action(s, dict(base), verdicts, now=_now()))
+                await self._record_outcome(lambda s, _: incidents.deny_action(s, dict(base), verdicts, now=_now()))
                 return None
             if record is None or not record.get("startedAt"):
                 await self._update(lambda s, _: incidents.start_action(s, dict(base), verdicts, now=_now()))
@@ -289,7 +312,7 @@ class IncidentWorker:
                         "VerificationTimeout",
                         f"rollout not healthy within {nxt.step.verify.rollout_healthy_within}: {state.message}",
                     )
-                await self._update(
+                await self._record_outcome(
                     lambda s, _: incidents.finish_action(
                         s,
                         incidents.find_action(s, nxt.id) or dict(record),
@@ -301,7 +324,7 @@ class IncidentWorker:
                 )
                 return
             if state.done:
-                await self._update(
+                await self._record_outcome(
                     lambda s, _: incidents.finish_action(
                         s,
                         incidents.find_action(s, nxt.id) or dict(record),
