@@ -53,16 +53,16 @@ def build_registry() -> kopf.OperatorRegistry:
     def runbooks_by_alertname(name: str, namespace: str | None, spec: kopf.Spec, **_: Any) -> dict[str, RunbookRef]:
         return runbooks.index_entries(name, namespace or "", dict(spec))
 
-    @kopf.on.resume(GROUP, VERSION, "runbooks", registry=registry)
-    @kopf.on.create(GROUP, VERSION, "runbooks", registry=registry)
-    @kopf.on.update(GROUP, VERSION, "runbooks", field="spec", registry=registry)
+    @kopf.on.resume(GROUP, VERSION, "runbooks", id="accept_runbook", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "runbooks", id="accept_runbook", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "runbooks", field="spec", id="accept_runbook", registry=registry)
     def accept_runbook(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
         patch.status.update(runbooks.acceptance(dict(spec), dict(status), int(meta.get("generation") or 0)))
 
     # --- alerts -------------------------------------------------------------------
-    @kopf.on.resume(GROUP, VERSION, "alerts", registry=registry)
-    @kopf.on.create(GROUP, VERSION, "alerts", registry=registry)
-    @kopf.on.update(GROUP, VERSION, "alerts", field="spec.state", registry=registry)
+    @kopf.on.resume(GROUP, VERSION, "alerts", id="alert_changed", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "alerts", id="alert_changed", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "alerts", field="spec.state", id="alert_changed", registry=registry)
     async def alert_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await alerts.reconcile_alert(_runtime(memo), dict(body))
 
@@ -70,7 +70,9 @@ def build_registry() -> kopf.OperatorRegistry:
     def _unresolved(status: kopf.Status, **_: Any) -> bool:
         return not incidents.is_resolved(dict(status))
 
-    @kopf.daemon(GROUP, VERSION, "incidents", when=_unresolved, cancellation_timeout=10, registry=registry)
+    @kopf.daemon(
+        GROUP, VERSION, "incidents", id="remediate", when=_unresolved, cancellation_timeout=10, registry=registry
+    )
     async def remediate(name: str, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
         assert namespace is not None  # incidents are namespaced
         index: kopf.Index[str, RunbookRef] = kwargs["runbooks_by_alertname"]
