@@ -24,6 +24,11 @@ class OperatorConfig:
     global_namespace: str = DEFAULT_GLOBAL_NAMESPACE
     grouping: GroupingConfig = field(default_factory=GroupingConfig)
     poll_seconds: float = DEFAULT_POLL_SECONDS
+    # Prometheus for runbook conditions, verification and diagnostics; None: a
+    # step with a PromQL condition does not run (its condition is "unknown").
+    prometheus_url: str | None = None
+    # Alertmanager's API for silences; None: silences are not consulted.
+    alertmanager_url: str | None = None
 
 
 @dataclass
