@@ -78,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=float(_env("POLL_SECONDS", str(DEFAULT_POLL_SECONDS)) or DEFAULT_POLL_SECONDS),
     )
     run.add_argument(
+        "--prometheus-url",
+        default=_env("PROMETHEUS_URL"),
+        help="Prometheus for PromQL conditions, verification and diagnostics",
+    )
+    run.add_argument(
+        "--alertmanager-url",
+        default=_env("ALERTMANAGER_URL"),
+        help="Alertmanager API for silences: automation holds while one matches the incident",
+    )
+    run.add_argument(
         "--peering",
         action="store_true",
         help="use Kopf peering (several replicas; needs the peering CRDs) instead of standalone",
@@ -113,6 +123,8 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
             global_namespace=args.namespace,
             grouping=GroupingConfig.parse(args.grouping_keys),
             poll_seconds=args.poll_seconds,
+            prometheus_url=args.prometheus_url,
+            alertmanager_url=args.alertmanager_url,
         )
     try:
         asyncio.run(serve(cluster, options))
