@@ -73,3 +73,33 @@ def check_target_exists(*, exists: bool, target: str) -> Verdict:
     if not exists:
         return Verdict("Target", False, "TargetNotFound", f"{target} does not exist")
     return Verdict("Target", True, "TargetFound", f"{target} exists")
+
+
+def check_silence(
+    *, silence_id: str | None, created_by: str = "", comment: str = "", error: str | None = None
+) -> Verdict:
+    """No active Alertmanager silence covers the incident; when we cannot tell, hold."""
+    if error is not None:
+        return Verdict("Silence", False, "SilenceCheckFailed", f"could not read Alertmanager silences: {error}")
+    if silence_id:
+        return Verdict(
+            "Silence",
+            False,
+            "Silenced",
+            f"Alertmanager silence {silence_id} by {created_by or '?'} covers this incident: {comment}",
+        )
+    return Verdict("Silence", True, "NotSilenced", "no active Alertmanager silence matches the incident's labels")
+
+
+def check_condition(*, holds: bool | None, message: str) -> Verdict:
+    """The runbook step's PromQL condition holds now (unknown is not yes)."""
+    if holds is None:
+        return Verdict("Condition", False, "ConditionUnknown", message)
+    if not holds:
+        return Verdict("Condition", False, "ConditionNotMet", message)
+    return Verdict("Condition", True, "ConditionMet", message)
+
+
+# Verdicts that hold automation (wait and look again) rather than skip the step:
+# a human's pause or silence is lifted later, and then the step should run.
+HOLDING_REASONS = frozenset({"AutomationPaused", "Silenced", "SilenceCheckFailed"})

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from onduty.domain.alerts import describe_validation_error
 from onduty.domain.durations import parse_duration
+from onduty.domain.promql import Comparison
 from onduty.domain.severity import Severity
 
 Action = Literal["rolloutRestart"]
@@ -27,6 +28,9 @@ DEFAULT_COOLDOWN = "15m"
 # A Deployment's own progressDeadlineSeconds default is 10m; most rollouts of a
 # restart finish in well under 5m, and a responder wants to know sooner.
 DEFAULT_HEALTHY_WITHIN = "5m"
+# After a restart, metrics lag (scrape interval + rate window): two minutes lets
+# a 1m rate window fill with post-restart samples.
+DEFAULT_METRIC_WITHIN = "2m"
 
 
 class _Model(BaseModel):
@@ -74,8 +78,21 @@ class TargetRef(_Model):
     name: str
 
 
+class MetricCheck(Comparison):
+    """Verification on metrics: ``expr op threshold`` must hold for every series within ``within``."""
+
+    within: str = DEFAULT_METRIC_WITHIN
+
+    @field_validator("within")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class Verify(_Model):
     rollout_healthy_within: str = Field(default=DEFAULT_HEALTHY_WITHIN, alias="rolloutHealthyWithin")
+    promql: MetricCheck | None = None
 
     @field_validator("rollout_healthy_within")
     @classmethod
@@ -92,6 +109,7 @@ class Step(_Model):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)
     action: Action
     target: TargetRef | None = None
+    condition: Comparison | None = None
     cooldown: str = DEFAULT_COOLDOWN
     verify: Verify = Field(default_factory=Verify)
 
