@@ -20,11 +20,14 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from onduty.adapters.alertmanager import Alertmanager, AlertmanagerUnavailable
 from onduty.adapters.kube import Cluster, Conflict, NotFound
-from onduty.domain import guardrails, incidents, timeline
+from onduty.adapters.prometheus import Prometheus, PrometheusUnavailable
+from onduty.domain import guardrails, incidents, promql, silences, timeline
 from onduty.domain.alerts import rfc3339
+from onduty.domain.durations import parse_duration
 from onduty.domain.rollouts import rollout_state
-from onduty.domain.runbooks import RunbookRef, RunbookSpec, select_runbook
+from onduty.domain.runbooks import MetricCheck, RunbookRef, RunbookSpec, select_runbook
 from onduty.domain.severity import normalise
 from onduty.domain.timeline import Entry
 from onduty.domain.workloads import Workload
@@ -59,7 +62,10 @@ class IncidentWorker:
         self.namespace = namespace
         self.name = name
         self.runbooks = runbooks
-        self._paused_reported = False
+        self._holds_reported: set[str] = set()
+        config = runtime.config
+        self._prometheus = Prometheus(config.prometheus_url) if config.prometheus_url else None
+        self._alertmanager = Alertmanager(config.alertmanager_url) if config.alertmanager_url else None
         self._spec: RunbookSpec | None = None
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -194,8 +200,8 @@ class IncidentWorker:
                 )
             verdicts = await self._verdicts(obj, nxt, target, workload)
             denial = guardrails.first_denial(verdicts)
-            if denial is not None and denial.reason == "AutomationPaused":
-                await self._report_pause(denial)
+            if denial is not None and denial.reason in guardrails.HOLDING_REASONS:
+                await self._report_hold(denial)
                 await asyncio.sleep(self.runtime.config.poll_seconds)
                 obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
                 continue
@@ -229,13 +235,17 @@ class IncidentWorker:
         assert found is not None
         return found
 
-    async def _report_pause(self, denial: guardrails.Verdict) -> None:
-        if self._paused_reported:
+    async def _report_hold(self, denial: guardrails.Verdict) -> None:
+        """Say once per reason that automation is held (the wait itself is silent)."""
+        if denial.reason in self._holds_reported:
             return
-        self._paused_reported = True
+        self._holds_reported.add(denial.reason)
+        reason = {"AutomationPaused": "AutomationPaused", "Silenced": "AutomationSilenced"}.get(
+            denial.reason, denial.reason
+        )
 
         def _mutate(s: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
-            entry = Entry("AutomationPaused", f"automation held: {denial.message}", "Warning")
+            entry = Entry(reason, f"automation held: {denial.message}", "Warning")
             timeline.append(s, entry, _now())
             return [entry]
 
@@ -263,7 +273,35 @@ class IncidentWorker:
                     action=nxt.step.action,
                 )
             )
+        verdicts.append(await self._silence_verdict(obj))
+        if nxt.step.condition is not None:
+            verdicts.append(await self._condition_verdict(nxt.step.condition))
         return verdicts
+
+    async def _silence_verdict(self, obj: dict[str, Any]) -> guardrails.Verdict:
+        if self._alertmanager is None:
+            return guardrails.Verdict(
+                "Silence", True, "SilencesNotChecked", "no Alertmanager configured (--alertmanager-url)"
+            )
+        labels = {**(obj["spec"].get("labels") or {}), "namespace": self.namespace}
+        try:
+            found = await self._call(self._alertmanager.silences)
+        except AlertmanagerUnavailable as error:
+            return guardrails.check_silence(silence_id=None, error=str(error))
+        hit = silences.covering(found, labels, _now())
+        if hit is None:
+            return guardrails.check_silence(silence_id=None)
+        return guardrails.check_silence(silence_id=hit.id, created_by=hit.created_by, comment=hit.comment)
+
+    async def _condition_verdict(self, condition: promql.Comparison) -> guardrails.Verdict:
+        if self._prometheus is None:
+            evaluation = promql.evaluate(condition, None, error="no Prometheus configured (--prometheus-url)")
+        else:
+            try:
+                evaluation = promql.evaluate(condition, await self._call(self._prometheus.vector, condition.expr))
+            except PrometheusUnavailable as error:
+                evaluation = promql.evaluate(condition, None, error=f"Prometheus unavailable: {error}")
+        return guardrails.check_condition(holds=evaluation.holds, message=evaluation.message)
 
     def _rollout_restart(self, target: Workload, workload: dict[str, Any], action_id: str) -> None:
         """What `kubectl rollout restart` does, plus our action id and cooldown record, atomically.
@@ -288,6 +326,20 @@ class IncidentWorker:
         self.cluster.patch_workload(target.kind, target.namespace, target.name, patch)
 
     async def _verify(self, nxt: incidents.NextStep, record: dict[str, Any]) -> None:
+        """The rollout must be healthy in time; then, if asked, the metrics must recover in time."""
+
+        async def finish(ok: bool, reason: str, message: str) -> None:
+            await self._record_outcome(
+                lambda s, _: incidents.finish_action(
+                    s,
+                    incidents.find_action(s, nxt.id) or dict(record),
+                    now=_now(),
+                    ok=ok,
+                    reason=reason,
+                    message=message,
+                )
+            )
+
         target = record["target"]
         applied_at = _parse_time(record.get("appliedAt")) or _now()
         deadline = applied_at + nxt.step.verify.deadline
@@ -298,43 +350,44 @@ class IncidentWorker:
                 )
                 state = rollout_state(target["kind"], workload)
             except NotFound:
-                state = None
-            if state is None or state.failed or (not state.done and _now() >= deadline):
-                if state is None:
-                    reason, message = (
-                        "TargetNotFound",
-                        f"{target['kind']}/{target['name']} disappeared during verification",
-                    )
-                elif state.failed:
-                    reason, message = "RolloutFailed", state.message
-                else:
-                    reason, message = (
-                        "VerificationTimeout",
-                        f"rollout not healthy within {nxt.step.verify.rollout_healthy_within}: {state.message}",
-                    )
-                await self._record_outcome(
-                    lambda s, _: incidents.finish_action(
-                        s,
-                        incidents.find_action(s, nxt.id) or dict(record),
-                        now=_now(),
-                        ok=False,
-                        reason=reason,
-                        message=message,
-                    )
+                await finish(
+                    False, "TargetNotFound", f"{target['kind']}/{target['name']} disappeared during verification"
                 )
+                return
+            if state.failed:
+                await finish(False, "RolloutFailed", state.message)
                 return
             if state.done:
-                await self._record_outcome(
-                    lambda s, _: incidents.finish_action(
-                        s,
-                        incidents.find_action(s, nxt.id) or dict(record),
-                        now=_now(),
-                        ok=True,
-                        reason="RolloutHealthy",
-                        message=state.message,
-                    )
-                )
+                break
+            if _now() >= deadline:
+                within = nxt.step.verify.rollout_healthy_within
+                await finish(False, "VerificationTimeout", f"rollout not healthy within {within}: {state.message}")
                 return
+            await asyncio.sleep(self.runtime.config.poll_seconds)
+        check = nxt.step.verify.promql
+        if check is None:
+            await finish(True, "RolloutHealthy", state.message)
+            return
+        ok, message = await self._wait_for_metrics(check)
+        await finish(ok, "MetricsRecovered" if ok else "MetricsNotRecovered", f"{state.message}; {message}")
+
+    async def _wait_for_metrics(self, check: MetricCheck) -> tuple[bool, str]:
+        if self._prometheus is None:
+            return False, f"cannot verify {check}: no Prometheus configured (--prometheus-url)"
+        deadline = _now() + parse_duration(check.within)
+        last = "no answer yet"
+        while True:
+            try:
+                values = await self._call(self._prometheus.vector, check.expr)
+            except PrometheusUnavailable as error:
+                last = f"Prometheus unavailable: {error}"
+            else:
+                shown = ", ".join(f"{v:.4g}" for v in values[:5]) or "no data"
+                if promql.all_hold(check, values):
+                    return True, f"{check.expr} = {shown}, {check.op} {check.threshold:g}"
+                last = f"{check.expr} = {shown}, not yet {check.op} {check.threshold:g}"
+            if _now() >= deadline:
+                return False, f"metrics did not recover within {check.within}: {last}"
             await asyncio.sleep(self.runtime.config.poll_seconds)
 
 
