@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from onduty.domain.alerts import describe_validation_error
+from onduty.domain.diagnostics import DiagnosticSteps
 from onduty.domain.durations import parse_duration
 from onduty.domain.promql import Comparison
 from onduty.domain.severity import Severity
@@ -141,6 +142,7 @@ class RunbookSpec(_Model):
     description: str = ""
     priority: int = 0
     match: Match
+    diagnostics: DiagnosticSteps = ()
     remediation: Remediation | None = None
     on_failure: Literal["Escalate"] = Field(default="Escalate", alias="onFailure")
 
