@@ -100,8 +100,26 @@ class Cluster:
         query: dict[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
+        data = self._send(method, path, query=query, body=body, content_type=content_type, accept=accept)
+        return json.loads(data) if data else {}
+
+    def request_text(self, method: str, path: str, *, query: dict[str, str] | None = None) -> str:
+        """A request whose answer is text, not JSON: pod logs. Undecodable bytes are replaced."""
+        return self._send(method, path, query=query, accept="*/*").decode(errors="replace")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str,
+    ) -> bytes:
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         try:
@@ -123,8 +141,7 @@ class Cluster:
             raise _classify(
                 ApiException(status=response.status, reason=response.reason, body=response.data), method, path
             )
-        data = response.data
-        return json.loads(data) if data else {}
+        return bytes(response.data or b"")
 
     # --- onduty's own kinds -------------------------------------------------------------
     @staticmethod

@@ -4,6 +4,8 @@
     prom.vector('sum(rate(http_requests_total{code="500"}[1m]))')   # [0.42]
     prom.instant("up")                                               # first series' value, or None
     prom.range("rate(x[1m])", minutes=15, step="30s")                 # [(t, v), ...]
+    prom.query_series("rate(x[1m])")                                 # [Series(labels, ((t, v),)), ...]
+    prom.range_series("rate(x[1m])", minutes=15, step="30s")          # [Series(labels, samples), ...]
 
 Synchronous; async callers run it in a worker thread. Network errors,
 timeouts and PromQL errors come out as :class:`PrometheusUnavailable`, chained
@@ -19,6 +21,9 @@ from urllib.parse import quote
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from onduty.domain.diagnostics import Series
 
 # A condition is evaluated in front of an action: five seconds is long for
 # Prometheus and short for a responder waiting on the action.
@@ -33,7 +38,16 @@ class Prometheus:
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._client = PrometheusConnect(url=self.url, disable_ssl=False)
+        # The client's own default retries three times with 1-2-4 s back-off on
+        # connection errors and 5xx, and waits forever for an answer: both would
+        # blow the caller's time budget. One quick retry for a dropped connection
+        # or a restarting Prometheus, and every request bounded by ``timeout``.
+        self._client = PrometheusConnect(
+            url=self.url,
+            disable_ssl=False,
+            timeout=timeout,
+            retry=Retry(total=1, backoff_factor=0, status_forcelist=(502, 503, 504)),
+        )
 
     def graph_link(self, expr: str, range_input: str = "1h") -> str:
         return f"{self.url}/graph?g0.expr={quote(expr)}&g0.tab=0&g0.range_input={range_input}"
@@ -68,3 +82,30 @@ class Prometheus:
         if not result:
             return []
         return [(float(t), float(v)) for t, v in result[0].get("values", [])]
+
+    def query_series(self, expr: str) -> list[Series]:
+        """Every series of an instant query with its labels; a scalar is one series without labels."""
+        result = self._query(self._client.custom_query, query=expr)
+        if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+            return [Series({}, ((float(result[0]), float(result[1])),))]
+        return [
+            Series(dict(item.get("metric") or {}), ((float(item["value"][0]), float(item["value"][1])),))
+            for item in result or []
+            if isinstance(item, dict) and "value" in item
+        ]
+
+    def range_series(self, expr: str, *, minutes: float, step: str = "30s") -> list[Series]:
+        """Every series of a range query over the last ``minutes``, with its labels."""
+        end = datetime.now(UTC)
+        result = self._query(
+            self._client.custom_query_range,
+            query=expr,
+            start_time=end - timedelta(minutes=minutes),
+            end_time=end,
+            step=step,
+        )
+        return [
+            Series(dict(item.get("metric") or {}), tuple((float(t), float(v)) for t, v in item.get("values") or []))
+            for item in result or []
+            if isinstance(item, dict)
+        ]
