@@ -25,6 +25,10 @@ cluster-up: controlplane ## Start the local control plane (kubeconfig in .run/cl
 cluster-down: ## Stop the local control plane (by the PIDs it recorded)
 	$(PYTHON) hack/controlplane.py down
 
+.PHONY: monitoring
+monitoring: ## Install Debian's prometheus and prometheus-alertmanager (for the e2e tier; no-op when present)
+	@bash hack/install-monitoring.sh
+
 .PHONY: controlplane
 controlplane: ## Build and cache etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok, helm (instant when cached)
 	@bash hack/build-controlplane.sh >/dev/null
@@ -58,7 +62,7 @@ crds: ## Copy crds/ into the Helm chart
 
 ##@ Test
 .PHONY: test
-test: install controlplane lint ## Everything CI runs: lint, then every test tier on a real control plane
+test: install controlplane monitoring lint ## Everything CI runs: lint, then every test tier (unit, integration, e2e)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -68,6 +72,10 @@ test-unit: install ## Unit tests only (pure domain, milliseconds)
 .PHONY: test-integration
 test-integration: install controlplane ## Integration tests on the real local control plane
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: install controlplane monitoring ## The full chain with real Prometheus and Alertmanager
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: install controlplane ## Webhook → restart latency over 200 incidents, against the direct-API floor

@@ -160,3 +160,17 @@ def deployment(cluster: ClusterInfo, namespace: str) -> str:
         what="deployment web to be available",
     )
     return "web"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures tests measured (``record_property``), so CI logs carry them."""
+    lines = [
+        f"{report.nodeid}: {name} = {value:.2f}" if isinstance(value, float) else f"{report.nodeid}: {name} = {value}"
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call"
+        for name, value in report.user_properties
+    ]
+    if lines:
+        terminalreporter.section("measured")
+        for line in lines:
+            terminalreporter.write_line(line)

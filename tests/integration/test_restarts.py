@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from kit import am_alert, am_payload, post_json, wait_for
+from kit import am_alert, am_payload, free_port, post_json, wait_for
 
 RUNBOOK = """
 apiVersion: onduty.dev/v1alpha1
@@ -166,3 +166,41 @@ def test_action_recorded_but_not_applied_before_a_crash_runs_exactly_once(
     after = cluster.get_json("deployment", deployment, "-n", namespace)
     assert after["metadata"]["generation"] == generation + 1
     assert after["spec"]["template"]["metadata"]["annotations"]["onduty.dev/action-id"] == action_id
+
+
+def test_unreachable_prometheus_makes_the_condition_unknown_and_the_action_does_not_run(
+    cluster, namespace, deployment, operator_factory
+):
+    runbook = {
+        "apiVersion": "onduty.dev/v1alpha1",
+        "kind": "Runbook",
+        "metadata": {"name": "restart-if-errors", "namespace": namespace},
+        "spec": {
+            "match": {"alertnames": ["HighErrorRate"]},
+            "remediation": {
+                "steps": [
+                    {
+                        "name": "restart",
+                        "action": "rolloutRestart",
+                        "condition": {"expr": "sum(rate(errors_total[1m]))", "op": ">", "threshold": 1},
+                    }
+                ]
+            },
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input_=json.dumps(runbook))
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    operator = operator_factory(extra_args=["--prometheus-url", dead]).start()
+    generation = cluster.get_json("deployment", deployment, "-n", namespace)["metadata"]["generation"]
+    labels = {"alertname": "HighErrorRate", "namespace": namespace, "deployment": deployment}
+    assert (
+        post_json(operator.url + "/api/v1/alerts", am_payload(am_alert(labels, starts_at=datetime.now(UTC))))[0] == 200
+    )
+    denied = incident_where(
+        cluster, namespace, lambda i: (i.get("status") or {}).get("phase") == "Escalated", "the step to be denied"
+    )
+    [action] = denied["status"]["actions"]
+    assert action["state"] == "Denied"
+    assert action["reason"] == "ConditionUnknown"
+    assert "Prometheus unavailable" in action["message"] and dead in action["message"]
+    assert cluster.get_json("deployment", deployment, "-n", namespace)["metadata"]["generation"] == generation
