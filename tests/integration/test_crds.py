@@ -4,6 +4,8 @@ valid ones are accepted and say so in their status; `kubectl get onduty` lists e
 
 from __future__ import annotations
 
+import yaml
+
 from kit import REPO, wait_for
 
 
@@ -78,3 +80,15 @@ spec:
         check=False,
     )
     assert refire.returncode != 0 and "cannot fire again" in refire.stderr
+
+
+def test_every_sample_object_is_accepted_by_the_api_server(cluster, namespace):
+    samples = sorted((REPO / "manifests/samples").glob("*.yaml"))
+    applied = []
+    for path in samples:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+        if not docs or docs[0].get("apiVersion") != "onduty.dev/v1alpha1" or path.name.startswith("invalid-"):
+            continue
+        cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(path))
+        applied.append(path.name)
+    assert {"runbook.yaml", "runbook-error-rate.yaml", "incident.yaml"} <= set(applied)
