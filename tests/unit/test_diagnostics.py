@@ -759,7 +759,7 @@ def test_the_summary_lists_every_diagnostic_with_log_lines_links_and_failures() 
         "    panic: boom",
         "- `errors` (promql): 0.42",
         "  graph: http://prom/graph?g0.expr=x",
-        "- FAILED `argo` (argoHistory): failed: GET /apis/argoproj.io/...: 404 NotFound",
+        "- FAILED `argo` (argoHistory): GET /apis/argoproj.io/...: 404 NotFound",
         "- `ev` (events): 3 events",
         "  (truncated: cut from 9000 to fit 4096 bytes)",
     ]

@@ -284,7 +284,7 @@ class Result:
 def failed(name: str, type_: str, error: str, *, duration_ms: int | None = None) -> Result:
     """A diagnostic that could not gather its data; the error says why, in one line."""
     message = one_line(error, ERROR_LIMIT)
-    return Result(name, type_, False, one_line(f"failed: {message}"), error=message, duration_ms=duration_ms)
+    return Result(name, type_, False, one_line(message), error=message, duration_ms=duration_ms)
 
 
 def one_line(text: str, limit: int = SUMMARY_LIMIT) -> str:
