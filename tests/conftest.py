@@ -63,6 +63,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
             "crd/alerts.onduty.dev",
             "crd/incidents.onduty.dev",
             "crd/runbooks.onduty.dev",
+            "crd/remediationpolicies.onduty.dev",
         )
         info.kubectl("create", "namespace", "onduty-system", check=False)
         yield info
@@ -174,3 +175,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("measured")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def restart_policy(cluster: ClusterInfo, namespace: str) -> Iterator[str]:
+    """A RemediationPolicy that lets onduty restart workloads in the test's namespace for real.
+
+    Without one, onduty only dry-runs (the safe default), which is what tests of that default rely on.
+    """
+    name = f"allow-restarts-{namespace}"
+    policy = {
+        "apiVersion": "onduty.dev/v1alpha1",
+        "kind": "RemediationPolicy",
+        "metadata": {"name": name},
+        "spec": {"scope": {"namespaces": [namespace]}, "allowedActions": ["rolloutRestart"]},
+    }
+    cluster.kubectl("apply", "-f", "-", input_=json.dumps(policy))
+    yield name
+    cluster.kubectl("delete", "remediationpolicy.onduty.dev", name, "--wait=false", check=False)

@@ -23,6 +23,9 @@ from demo_app import DemoApp
 from kit import wait_for
 from monitoring import Monitoring, create_silence, delete_silence, query, webhook_config
 
+# These tests are about what onduty does when it may act: a policy lets it.
+pytestmark = pytest.mark.usefixtures("restart_policy")
+
 RATIO = 'sum(rate(demo_requests_total{code="500"}[3s])) / sum(rate(demo_requests_total[3s]))'
 
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from kit import am_alert, am_payload, post_json, wait_for
+
+# These tests are about what onduty does when it may act: a policy lets it.
+pytestmark = pytest.mark.usefixtures("restart_policy")
 
 RUNBOOK = """
 apiVersion: onduty.dev/v1alpha1
@@ -92,12 +97,12 @@ def test_firing_alert_restarts_the_deployment_and_resolved_alert_resolves_the_in
     [action] = status["actions"]
     assert action["id"] == f"{incident['metadata']['uid']}.restart"
     assert action["target"] == {"kind": "Deployment", "name": "web", "namespace": namespace}
-    assert {v["guardrail"]: v["allowed"] for v in action["verdicts"]} == {
-        "Pause": True,
-        "Target": True,
-        "Cooldown": True,
-        "Silence": True,  # recorded as not checked: this operator has no Alertmanager configured
-    }
+    verdicts = {v["guardrail"]: v for v in action["verdicts"]}
+    assert all(v["allowed"] for v in verdicts.values())
+    assert {"Pause", "Target", "Cooldown", "Silence", "Policy", "AllowedActions", "Concurrency"} <= set(verdicts)
+    assert verdicts["Silence"]["reason"] == "SilencesNotChecked"  # this operator has no Alertmanager configured
+    assert verdicts["Policy"]["message"] == f"in scope: allow-restarts-{namespace}"
+    assert action["policies"] == [f"allow-restarts-{namespace}"]
     assert action["startedAt"] <= action["appliedAt"] <= action["finishedAt"]
     reasons = [e["reason"] for e in status["timeline"]]
     assert reasons[:2] == ["IncidentOpened", "AlertJoined"]

@@ -7,7 +7,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from kit import am_alert, am_payload, free_port, post_json, wait_for
+
+# These tests are about what onduty does when it may act: a policy lets it.
+pytestmark = pytest.mark.usefixtures("restart_policy")
 
 RUNBOOK = """
 apiVersion: onduty.dev/v1alpha1

@@ -35,8 +35,15 @@ def first_denial(verdicts: Sequence[Verdict]) -> Verdict | None:
     return next((v for v in verdicts if not v.allowed), None)
 
 
-def check_pause(*, incident_paused: bool, namespace_paused: bool) -> Verdict:
-    """A human has said stop: on the incident or on its namespace."""
+def check_pause(*, incident_paused: bool, namespace_paused: bool, cluster_paused: bool = False) -> Verdict:
+    """A human has said stop: on the incident, on its namespace, or on onduty's own namespace (cluster-wide)."""
+    if cluster_paused:
+        return Verdict(
+            "Pause",
+            False,
+            "AutomationPaused",
+            "automation is paused cluster-wide (annotation onduty.dev/paused on onduty's namespace)",
+        )
     if incident_paused:
         return Verdict(
             "Pause", False, "AutomationPaused", "automation is paused on this incident (annotation onduty.dev/paused)"
@@ -102,4 +109,5 @@ def check_condition(*, holds: bool | None, message: str) -> Verdict:
 
 # Verdicts that hold automation (wait and look again) rather than skip the step:
 # a human's pause or silence is lifted later, and then the step should run.
-HOLDING_REASONS = frozenset({"AutomationPaused", "Silenced", "SilenceCheckFailed"})
+# A concurrency budget frees up as other actions finish.
+HOLDING_REASONS = frozenset({"AutomationPaused", "Silenced", "SilenceCheckFailed", "ConcurrencyLimited"})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from onduty.domain import timeline
@@ -26,8 +26,8 @@ from onduty.domain.timeline import Entry
 from onduty.domain.workloads import Workload
 
 Phase = Literal["Open", "Remediating", "Mitigated", "Escalated", "Resolved"]
-ActionState = Literal["Pending", "Applied", "Succeeded", "Failed", "Denied"]
-TERMINAL: tuple[str, ...] = ("Succeeded", "Failed", "Denied")
+ActionState = Literal["Pending", "AwaitingApproval", "Applied", "Succeeded", "Failed", "Denied", "DryRun"]
+TERMINAL: tuple[str, ...] = ("Succeeded", "Failed", "Denied", "DryRun")
 
 COND_RUNBOOK = "RunbookMatched"
 COND_REMEDIATED = "Remediated"
@@ -209,6 +209,91 @@ def deny_action(
     return [entry]
 
 
+def dry_run_action(
+    status: dict[str, Any], action: dict[str, Any], verdicts: Sequence[Verdict], *, now: datetime, diff: str, why: str
+) -> list[Entry]:
+    """The API server accepted the change with dryRun=All; it was recorded, not made."""
+    action.update(
+        state="DryRun",
+        reason="DryRun",
+        message=why,
+        diff=diff,
+        finishedAt=rfc3339(now),
+        verdicts=[v.to_dict() for v in verdicts],
+    )
+    action.setdefault("startedAt", rfc3339(now))
+    put_action(status, action)
+    entry = Entry(
+        "RemediationDryRun", f"{action['action']} of {_target(action)} dry run only ({why}); would change: {diff[:300]}"
+    )
+    timeline.append(status, entry, now)
+    return [entry]
+
+
+def request_approval(
+    status: dict[str, Any],
+    action: dict[str, Any],
+    verdicts: Sequence[Verdict],
+    *,
+    now: datetime,
+    ttl: timedelta,
+    policies: str,
+) -> list[Entry]:
+    """Park the action until a human approves or rejects it, or the request expires."""
+    if action.get("state") == "AwaitingApproval":
+        return []
+    expires = now + ttl
+    action.update(
+        state="AwaitingApproval",
+        reason="ApprovalRequired",
+        message=f"policy {policies} requires approval; expires {rfc3339(expires)}",
+        approval={"requestedAt": rfc3339(now), "expiresAt": rfc3339(expires)},
+        verdicts=[v.to_dict() for v in verdicts],
+    )
+    put_action(status, action)
+    entry = Entry(
+        "ApprovalRequired",
+        f"{action['action']} of {_target(action)} waits for approval until {rfc3339(expires)}: "
+        f"onduty approve {action['id']} (or annotate the incident onduty.dev/approve={action['step']})",
+        "Warning",
+    )
+    timeline.append(status, entry, now)
+    return [entry]
+
+
+def decide_approval(
+    status: dict[str, Any], action: dict[str, Any], *, now: datetime, approved: bool, by: str
+) -> list[Entry]:
+    approval = dict(action.get("approval") or {})
+    approval.update(decidedAt=rfc3339(now), decidedBy=by, approved=approved)
+    action["approval"] = approval
+    if approved:
+        action.update(state="Pending", reason="Approved", message=f"approved by {by}")
+        put_action(status, action)
+        entry = Entry("ApprovalGranted", f"{action['action']} of {_target(action)} approved by {by}")
+        timeline.append(status, entry, now)
+        return [entry]
+    action.update(state="Denied", reason="ApprovalRejected", message=f"rejected by {by}", finishedAt=rfc3339(now))
+    put_action(status, action)
+    entry = Entry("RemediationSkipped", f"{action['action']} of {_target(action)} rejected by {by}", "Warning")
+    timeline.append(status, entry, now)
+    return [entry]
+
+
+def expire_approval(status: dict[str, Any], action: dict[str, Any], *, now: datetime) -> list[Entry]:
+    action.update(
+        state="Denied", reason="ApprovalExpired", message="no one approved it in time", finishedAt=rfc3339(now)
+    )
+    put_action(status, action)
+    entry = Entry(
+        "RemediationSkipped",
+        f"{action['action']} of {_target(action)} skipped: the approval request expired",
+        "Warning",
+    )
+    timeline.append(status, entry, now)
+    return [entry]
+
+
 def start_action(
     status: dict[str, Any], action: dict[str, Any], verdicts: Sequence[Verdict], *, now: datetime
 ) -> list[Entry]:
@@ -266,6 +351,13 @@ def conclude(status: dict[str, Any], *, now: datetime) -> list[Entry]:
         entry = Entry("IncidentMitigated", message)
         timeline.append(status, entry, now)
         return [entry]
+    if any(a.get("state") == "DryRun" for a in actions):
+        return escalate(
+            status,
+            now=now,
+            reason="DryRunOnly",
+            message="remediation ran as a dry run only (see the actions); a human must act",
+        )
     reasons = ", ".join(sorted({str(a.get("reason")) for a in actions})) or "no action ran"
     return escalate(
         status,

@@ -15,6 +15,7 @@ import kopf
 
 from onduty import GROUP, VERSION
 from onduty.domain import incidents
+from onduty.domain.policies import Policy, parse_policy
 from onduty.domain.runbooks import RunbookRef
 from onduty.handlers import alerts, runbooks
 from onduty.handlers.remediation import IncidentWorker
@@ -59,6 +60,19 @@ def build_registry() -> kopf.OperatorRegistry:
     def accept_runbook(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
         patch.status.update(runbooks.acceptance(dict(spec), dict(status), int(meta.get("generation") or 0)))
 
+    # --- remediation policies -----------------------------------------------------
+    @kopf.index(GROUP, VERSION, "remediationpolicies", id="policies", registry=registry)
+    def policies_index(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Policy]:
+        return runbooks.policy_entry(name, dict(spec))
+
+    @kopf.on.resume(GROUP, VERSION, "remediationpolicies", id="accept_policy", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "remediationpolicies", id="accept_policy", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "remediationpolicies", field="spec", id="accept_policy", registry=registry)
+    def accept_policy(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
+        patch.status.update(
+            runbooks.acceptance(dict(spec), dict(status), int(meta.get("generation") or 0), parse_policy)
+        )
+
     # --- alerts -------------------------------------------------------------------
     @kopf.on.resume(GROUP, VERSION, "alerts", id="alert_changed", registry=registry)
     @kopf.on.create(GROUP, VERSION, "alerts", id="alert_changed", registry=registry)
@@ -77,9 +91,14 @@ def build_registry() -> kopf.OperatorRegistry:
         assert namespace is not None  # incidents are namespaced
         index: kopf.Index[str, RunbookRef] = kwargs["runbooks_by_alertname"]
 
+        policy_index: kopf.Index[str, Policy] = kwargs["policies"]
+
         def candidates(alertname: str) -> list[RunbookRef]:
             return list(index.get(alertname, []))
 
-        await IncidentWorker(_runtime(memo), namespace, name, candidates).run()
+        def in_force() -> list[Policy]:
+            return list(policy_index.get("all", []))
+
+        await IncidentWorker(_runtime(memo), namespace, name, candidates, in_force).run()
 
     return registry

@@ -23,7 +23,7 @@ from typing import Any
 from onduty.adapters.alertmanager import Alertmanager, AlertmanagerUnavailable
 from onduty.adapters.kube import Cluster, Conflict, NotFound
 from onduty.adapters.prometheus import Prometheus, PrometheusUnavailable
-from onduty.domain import guardrails, incidents, promql, silences, timeline
+from onduty.domain import guardrails, incidents, policies, promql, silences, timeline
 from onduty.domain.alerts import rfc3339
 from onduty.domain.durations import parse_duration
 from onduty.domain.rollouts import rollout_state
@@ -41,6 +41,13 @@ PAUSE_ANNOTATION = "onduty.dev/paused"
 # before opening it itself; the handler's write normally lands within milliseconds.
 OPEN_WAIT_SECONDS = 10.0
 ACTION_ID_ANNOTATION = "onduty.dev/action-id"
+# The times of the last actions on a workload, for policy rate limits; 20 is
+# more than any sane rate limit counts.
+HISTORY_ANNOTATION = "onduty.dev/action-history"
+HISTORY_LIMIT = 20
+APPROVE_ANNOTATION = "onduty.dev/approve"
+REJECT_ANNOTATION = "onduty.dev/reject"
+APPROVED_BY_ANNOTATION = "onduty.dev/approved-by"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
 
 
@@ -55,13 +62,19 @@ class IncidentWorker:
     """Remediation of one incident. Stateless between runs: all state is in the API server."""
 
     def __init__(
-        self, runtime: Runtime, namespace: str, name: str, runbooks: Callable[[str], Iterable[RunbookRef]]
+        self,
+        runtime: Runtime,
+        namespace: str,
+        name: str,
+        runbooks: Callable[[str], Iterable[RunbookRef]],
+        policies_in_force: Callable[[], list[policies.Policy]] = list,
     ) -> None:
         self.runtime = runtime
         self.cluster: Cluster = runtime.cluster
         self.namespace = namespace
         self.name = name
         self.runbooks = runbooks
+        self.policies_in_force = policies_in_force
         self._holds_reported: set[str] = set()
         config = runtime.config
         self._prometheus = Prometheus(config.prometheus_url) if config.prometheus_url else None
@@ -198,25 +211,50 @@ class IncidentWorker:
                 return await self._mark_applied(
                     nxt, record, "found applied after an operator restart (action id on the pod template)"
                 )
-            verdicts = await self._verdicts(obj, nxt, target, workload)
-            denial = guardrails.first_denial(verdicts)
-            if denial is not None and denial.reason in guardrails.HOLDING_REASONS:
-                await self._report_hold(denial)
+            async with self.runtime.budget_lock:  # judging the budget and claiming it are one step
+                verdicts, decision = await self._verdicts(obj, nxt, target, workload)
+                denial = guardrails.first_denial(verdicts)
+                base = dict(record or incidents.new_action(nxt, target, now=_now()))
+                base["policies"] = list(decision.policies)
+                if denial is None and decision.needs_approval and not _approved(base):
+                    answer = await self._approval(obj, base, verdicts, decision)
+                    if answer == "waiting":
+                        denial = guardrails.Verdict("Approval", False, "AwaitingApproval", "waiting for a human")
+                    elif answer == "closed":
+                        return None
+                if denial is None and not decision.dry_run and (record is None or not record.get("startedAt")):
+                    await self._update(lambda s, _: incidents.start_action(s, dict(base), verdicts, now=_now()))
+            if denial is not None and (
+                denial.reason in guardrails.HOLDING_REASONS or denial.reason == "AwaitingApproval"
+            ):
+                if denial.reason != "AwaitingApproval":
+                    await self._report_hold(denial)
                 await asyncio.sleep(self.runtime.config.poll_seconds)
                 obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+                record = incidents.find_action(obj.get("status") or {}, nxt.id)
                 continue
-            base = record or incidents.new_action(nxt, target, now=_now())
             if denial is not None:
                 await self._record_outcome(lambda s, _: incidents.deny_action(s, dict(base), verdicts, now=_now()))
                 return None
-            if record is None or not record.get("startedAt"):
-                await self._update(lambda s, _: incidents.start_action(s, dict(base), verdicts, now=_now()))
-                record = incidents.find_action(
-                    (await self._call(self.cluster.get, "incidents", self.namespace, self.name)).get("status") or {},
-                    nxt.id,
-                )
-                assert record is not None
             assert workload is not None  # a missing target is a denial above
+            if decision.dry_run:
+                try:
+                    diff = await self._call(self._rollout_restart, target, workload, nxt.id, dry_run=True)
+                except Conflict:
+                    continue
+                why = (
+                    "no RemediationPolicy covers the target"
+                    if not decision.policies
+                    else "a policy in scope says dryRun"
+                )
+                await self._record_outcome(
+                    lambda s, _: incidents.dry_run_action(s, dict(base), verdicts, now=_now(), diff=diff, why=why)
+                )
+                return None
+            record = incidents.find_action(
+                (await self._call(self.cluster.get, "incidents", self.namespace, self.name)).get("status") or {}, nxt.id
+            )
+            assert record is not None
             try:
                 await self._call(self._rollout_restart, target, workload, nxt.id)
             except Conflict:
@@ -224,6 +262,47 @@ class IncidentWorker:
             return await self._mark_applied(
                 nxt, record, f"pod template annotated {RESTARTED_AT_ANNOTATION}; a new rollout starts"
             )
+
+    async def _approval(
+        self,
+        obj: dict[str, Any],
+        action: dict[str, Any],
+        verdicts: list[guardrails.Verdict],
+        decision: policies.Decision,
+    ) -> str:
+        """Ask for, or read, a human's decision: "approved", "waiting" or "closed" (rejected/expired)."""
+        annotations = obj["metadata"].get("annotations") or {}
+        keys = {action["id"], action["step"]}
+        by = annotations.get(APPROVED_BY_ANNOTATION) or _annotation_manager(obj)
+        if annotations.get(REJECT_ANNOTATION) in keys:
+            await self._record_outcome(
+                lambda s, _: incidents.decide_approval(s, dict(action), now=_now(), approved=False, by=by)
+            )
+            return "closed"
+        if annotations.get(APPROVE_ANNOTATION) in keys and action.get("state") == "AwaitingApproval":
+            await self._update(
+                lambda s, _: incidents.decide_approval(s, dict(action), now=_now(), approved=True, by=by)
+            )
+            action.update(
+                incidents.find_action(
+                    (await self._call(self.cluster.get, "incidents", self.namespace, self.name))["status"], action["id"]
+                )
+                or {}
+            )
+            return "approved"
+        if action.get("state") != "AwaitingApproval":
+            names = ", ".join(decision.policies)
+            await self._update(
+                lambda s, _: incidents.request_approval(
+                    s, dict(action), verdicts, now=_now(), ttl=decision.approval_ttl, policies=names
+                )
+            )
+            return "waiting"
+        expires = _parse_time((action.get("approval") or {}).get("expiresAt"))
+        if expires is not None and _now() >= expires:
+            await self._record_outcome(lambda s, _: incidents.expire_approval(s, dict(action), now=_now()))
+            return "closed"
+        return "waiting"
 
     async def _mark_applied(self, nxt: incidents.NextStep, record: dict[str, Any], message: str) -> dict[str, Any]:
         obj = await self._update(
@@ -253,15 +332,25 @@ class IncidentWorker:
 
     async def _verdicts(
         self, obj: dict[str, Any], nxt: incidents.NextStep, target: Workload, workload: dict[str, Any] | None
-    ) -> list[guardrails.Verdict]:
+    ) -> tuple[list[guardrails.Verdict], policies.Decision]:
         incident_paused = _truthy((obj["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION))
-        try:
-            ns = await self._call(self.cluster.get_namespace, self.namespace)
-            namespace_paused = _truthy((ns["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION))
-        except NotFound:
-            namespace_paused = False
+        namespace_labels: dict[str, str] = {}
+        namespace_paused = cluster_paused = False
+        for ns_name in dict.fromkeys((self.namespace, self.runtime.config.global_namespace)):
+            try:
+                ns = await self._call(self.cluster.get_namespace, ns_name)
+            except NotFound:
+                continue
+            paused = _truthy((ns["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION))
+            if ns_name == self.namespace:
+                namespace_paused = paused
+                namespace_labels = dict(ns["metadata"].get("labels") or {})
+            if ns_name == self.runtime.config.global_namespace:
+                cluster_paused = paused
         verdicts = [
-            guardrails.check_pause(incident_paused=incident_paused, namespace_paused=namespace_paused),
+            guardrails.check_pause(
+                incident_paused=incident_paused, namespace_paused=namespace_paused, cluster_paused=cluster_paused
+            ),
             guardrails.check_target_exists(exists=workload is not None, target=f"{target.kind}/{target.name}"),
         ]
         if workload is not None:
@@ -276,7 +365,42 @@ class IncidentWorker:
         verdicts.append(await self._silence_verdict(obj))
         if nxt.step.condition is not None:
             verdicts.append(await self._condition_verdict(nxt.step.condition))
-        return verdicts
+        in_flight_cluster, in_flight_namespace, touched = await self._call(self._budget, nxt.id, target)
+        state = policies.TargetState(
+            namespace=self.namespace,
+            namespace_labels=namespace_labels,
+            workload_labels=dict(((workload or {}).get("metadata") or {}).get("labels") or {}),
+            recent_actions=_action_history(workload),
+            last_same_action=_last_action_at(workload, nxt.step.action) if workload else None,
+            in_flight_cluster=in_flight_cluster,
+            in_flight_namespace=in_flight_namespace,
+            workloads_touched_by_incident=touched,
+        )
+        decision = policies.decide(self.policies_in_force(), nxt.step.action, state, _now())
+        return verdicts + list(decision.verdicts), decision
+
+    def _budget(self, action_id: str, target: Workload) -> tuple[int, int, int]:
+        """Actions in flight (started, not finished) cluster-wide and here, read from the API server.
+
+        The incidents' statuses are the record, so the count survives an
+        operator restart; the caller holds the budget lock while it judges and
+        claims, so two workers of this operator cannot both take the last slot.
+        """
+        cluster_wide = namespace = 0
+        touched: set[tuple[str, str]] = set()
+        for incident in self.cluster.list("incidents"):
+            for action in (incident.get("status") or {}).get("actions") or []:
+                if action.get("id") == action_id:
+                    continue
+                ours = incident["metadata"]["name"] == self.name and incident["metadata"]["namespace"] == self.namespace
+                if ours and action.get("state") in ("Applied", "Succeeded", "Failed"):
+                    t = action.get("target") or {}
+                    if (t.get("kind"), t.get("name")) != (target.kind, target.name):
+                        touched.add((str(t.get("kind")), str(t.get("name"))))
+                if action.get("state") == "Applied" or (action.get("state") == "Pending" and action.get("startedAt")):
+                    cluster_wide += 1
+                    namespace += incident["metadata"]["namespace"] == self.namespace
+        return cluster_wide, namespace, len(touched)
 
     async def _silence_verdict(self, obj: dict[str, Any]) -> guardrails.Verdict:
         if self._alertmanager is None:
@@ -303,19 +427,26 @@ class IncidentWorker:
                 evaluation = promql.evaluate(condition, None, error=f"Prometheus unavailable: {error}")
         return guardrails.check_condition(holds=evaluation.holds, message=evaluation.message)
 
-    def _rollout_restart(self, target: Workload, workload: dict[str, Any], action_id: str) -> None:
+    def _rollout_restart(
+        self, target: Workload, workload: dict[str, Any], action_id: str, *, dry_run: bool = False
+    ) -> str:
         """What `kubectl rollout restart` does, plus our action id and cooldown record, atomically.
 
         The patch carries the resourceVersion we judged the guardrails on: if the
         workload changed since (another incident restarted it), the API server
-        answers 409 and the guardrails are judged again.
+        answers 409 and the guardrails are judged again. Returns the patch as
+        sent (the diff a dry run records).
         """
         now = rfc3339(_now())
         record = json.dumps({"at": now, "actionId": action_id, "incident": f"{self.namespace}/{self.name}"})
+        history = [*(rfc3339(t) for t in _action_history(workload)[-HISTORY_LIMIT + 1 :]), now]
         patch = {
             "metadata": {
                 "resourceVersion": workload["metadata"]["resourceVersion"],
-                "annotations": {last_action_annotation("rolloutRestart"): record},
+                "annotations": {
+                    last_action_annotation("rolloutRestart"): record,
+                    HISTORY_ANNOTATION: json.dumps(history),
+                },
             },
             "spec": {
                 "template": {
@@ -323,7 +454,9 @@ class IncidentWorker:
                 }
             },
         }
-        self.cluster.patch_workload(target.kind, target.namespace, target.name, patch)
+        self.cluster.patch_workload(target.kind, target.namespace, target.name, patch, dry_run=dry_run)
+        shown = {k: v for k, v in patch.items() if k != "metadata"}
+        return f"{target.kind}/{target.name}: merge patch {json.dumps(shown, sort_keys=True)}"
 
     async def _verify(self, nxt: incidents.NextStep, record: dict[str, Any]) -> None:
         """The rollout must be healthy in time; then, if asked, the metrics must recover in time."""
@@ -389,6 +522,26 @@ class IncidentWorker:
             if _now() >= deadline:
                 return False, f"metrics did not recover within {check.within}: {last}"
             await asyncio.sleep(self.runtime.config.poll_seconds)
+
+
+def _approved(action: dict[str, Any]) -> bool:
+    return (action.get("approval") or {}).get("approved") is True
+
+
+def _annotation_manager(obj: dict[str, Any]) -> str:
+    """Who last wrote the incident's annotations, as far as managedFields tell (not a user name)."""
+    for entry in reversed(obj["metadata"].get("managedFields") or []):
+        if "f:annotations" in json.dumps(entry.get("fieldsV1") or {}):
+            return f"unknown user via {entry.get('manager', '?')}"
+    return "unknown user"
+
+
+def _action_history(workload: dict[str, Any] | None) -> tuple[datetime, ...]:
+    raw = ((workload or {}).get("metadata") or {}).get("annotations", {}).get(HISTORY_ANNOTATION)
+    try:
+        return tuple(t for t in (_parse_time(v) for v in json.loads(raw or "[]")) if t is not None)
+    except (ValueError, TypeError):
+        return ()
 
 
 def _applied_by(workload: dict[str, Any], action_id: str) -> bool:

@@ -1,13 +1,15 @@
-"""Runbooks: an in-memory index by alertname (Kopf keeps it current from the watch),
-and an ``Accepted`` condition that says whether the operator can use a runbook.
+"""Runbooks and policies: in-memory indexes (Kopf keeps them current from the watch),
+and an ``Accepted`` condition that says whether the operator can use each one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from onduty.domain import timeline
+from onduty.domain.policies import Policy, PolicyError, parse_policy
 from onduty.domain.runbooks import RunbookError, RunbookRef, parse_runbook
 
 
@@ -21,13 +23,18 @@ def index_entries(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, 
     return {alertname: ref for alertname in parsed.match.alertnames}
 
 
-def acceptance(spec: dict[str, Any], status: dict[str, Any], generation: int) -> dict[str, Any]:
-    """The status a runbook should have: Accepted True, or False with the field at fault."""
+def acceptance(
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    generation: int,
+    parse: Callable[[dict[str, Any]], object] = parse_runbook,
+) -> dict[str, Any]:
+    """The status a runbook (or policy) should have: Accepted True, or False with the field at fault."""
     new: dict[str, Any] = {"conditions": list(status.get("conditions") or [])}
     now = datetime.now(UTC)
     try:
-        parse_runbook(spec)
-    except RunbookError as error:
+        parse(spec)
+    except ValueError as error:  # RunbookError, PolicyError
         timeline.set_condition(
             new,
             type_="Accepted",
@@ -43,9 +50,17 @@ def acceptance(spec: dict[str, Any], status: dict[str, Any], generation: int) ->
             type_="Accepted",
             true=True,
             reason="Valid",
-            message="the runbook is valid and indexed",
+            message="valid and in use",
             now=now,
             generation=generation,
         )
     new["observedGeneration"] = generation
     return new
+
+
+def policy_entry(name: str, spec: dict[str, Any]) -> dict[str, Policy]:
+    """Policies are all read together; an invalid one is left out (and says so in its status)."""
+    try:
+        return {"all": Policy(name, parse_policy(spec))}
+    except PolicyError:
+        return {}

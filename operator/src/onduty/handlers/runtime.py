@@ -5,6 +5,7 @@ No module globals: tests build their own Runtime (and their own registry).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 
@@ -42,6 +43,9 @@ class Runtime:
     # per distinct group key: about a hundred bytes each.
     _group_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    # Judging the concurrency budget and claiming a slot happen under this
+    # lock, so two incidents' workers cannot both take the last slot.
+    budget_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def group_lock(self, key: str) -> threading.Lock:
         with self._guard:
