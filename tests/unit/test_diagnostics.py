@@ -806,3 +806,17 @@ def test_the_timeline_says_whether_anything_was_gathered(oks: tuple[bool, ...], 
 )
 def test_times_as_kubernetes_helm_and_argo_write_them(value: Any, expected: datetime | None) -> None:
     assert d.parse_time(value) == expected
+
+
+def test_the_sample_runbook_parses_with_every_diagnostic_type_but_argo() -> None:
+    import yaml
+
+    from kit import REPO
+
+    sample = yaml.safe_load((REPO / "manifests/samples/runbook-diagnostics.yaml").read_text())
+
+    spec = parse_runbook(sample["spec"])
+
+    assert {s.type for s in spec.diagnostics} == set(d.TYPES) - {"argoHistory"}
+    [promql] = [s for s in spec.diagnostics if isinstance(s, d.PromQL)]
+    assert (promql.window, promql.step_seconds) == ("30m", 30.0)

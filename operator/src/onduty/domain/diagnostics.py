@@ -287,6 +287,10 @@ def failed(name: str, type_: str, error: str, *, duration_ms: int | None = None)
     return Result(name, type_, False, one_line(message), error=message, duration_ms=duration_ms)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def one_line(text: str, limit: int = SUMMARY_LIMIT) -> str:
     """Whitespace collapsed to single spaces, cut to ``limit`` characters with an ellipsis."""
     flat = " ".join(str(text).split())
@@ -633,7 +637,7 @@ def pod_logs_result(spec: PodLogs, streams: Sequence[LogStream], *, pods: int) -
     if not read:
         errors = "; ".join(sorted({one_line(s.error or "no answer", 200) for s in streams}))
         return replace(failed(spec.name, spec.type, f"no log stream could be read: {errors}"), details=details)
-    summary = f"{len(read)} of {len(streams)} log streams read, {total_lines} lines"
+    summary = f"{len(read)} of {_count(len(streams), 'log stream')} read, {_count(total_lines, 'line')}"
     last = next((_last_line(s.text) for s in read if _last_line(s.text)), "")
     if last:
         first = next(s for s in read if _last_line(s.text))
@@ -709,7 +713,7 @@ def pod_status_result(spec: PodStatus, pods: Sequence[Mapping[str, Any]]) -> Res
     if not entries:
         return Result(spec.name, spec.type, True, "no pods", {"pods": []})
     ready = sum(1 for e in entries if e["ready"])
-    summary = f"{ready}/{len(entries)} pods ready, {sum(e['restarts'] for e in entries)} restarts"
+    summary = f"{ready}/{len(entries)} pods ready, {_count(sum(e['restarts'] for e in entries), 'restart')}"
     if problems:
         summary += "; " + "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
     return Result(spec.name, spec.type, True, one_line(summary), {"pods": entries})
@@ -754,7 +758,7 @@ def events_result(spec: Events, events: Iterable[Mapping[str, Any]], now: dateti
     if not entries:
         return Result(spec.name, spec.type, True, "no recent events", {"events": [], "total": 0})
     warnings = [e for e in entries if e["type"] == "Warning"]
-    summary = f"{len(ordered)} events ({len(warnings)} Warning)"
+    summary = f"{_count(len(ordered), 'event')} ({len(warnings)} Warning)"
     if len(ordered) > len(entries):
         summary += f", newest {len(entries)} kept"
     latest = warnings[0] if warnings else entries[0]
@@ -811,7 +815,7 @@ def rollout_history_result(
     if not kept:
         return Result(spec.name, spec.type, True, "no revisions recorded (no ReplicaSets owned)", details)
     parts = [_describe_revision(e, now) for e in kept[:2]]
-    summary = f"{len(revisions)} revisions; " + "; ".join(parts)
+    summary = f"{_count(len(revisions), 'revision')}; " + "; ".join(parts)
     return Result(spec.name, spec.type, True, one_line(summary), details)
 
 
