@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kit import REPO, OperatorProcess, wait_for
+from kit import REPO, OperatorProcess, deployment_manifest, wait_for
 
 
 @dataclass
@@ -127,28 +127,6 @@ def operator_factory(cluster: ClusterInfo, tmp_path: Path) -> Iterator:
 @pytest.fixture
 def operator(operator_factory) -> OperatorProcess:
     return operator_factory().start()
-
-
-def deployment_manifest(name: str, namespace: str, replicas: int = 2) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {
-                        "containers": [{"name": "app", "image": "registry.local/app:1.0"}],
-                        # kwok's fake node is the only node; tolerate its taint if it has one.
-                        "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
-                    },
-                },
-            },
-        }
-    )
 
 
 @pytest.fixture

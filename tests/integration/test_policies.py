@@ -1,0 +1,252 @@
+"""RemediationPolicy on a real API server: the safe default, approval, freezes,
+cluster-wide pause, and a runbook storm that must not exceed the concurrency cap.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from kit import am_alert, am_payload, deployment_manifest, post_json, wait_for
+
+RUNBOOK = {
+    "apiVersion": "onduty.dev/v1alpha1",
+    "kind": "Runbook",
+    "metadata": {"name": "restart"},
+    "spec": {
+        "match": {"alertnames": ["KubePodCrashLooping"]},
+        "remediation": {
+            "steps": [{"name": "restart", "action": "rolloutRestart", "verify": {"rolloutHealthyWithin": "2m"}}]
+        },
+    },
+}
+
+
+def apply(cluster, obj, namespace=None):
+    cluster.kubectl("apply", *(["-n", namespace] if namespace else []), "-f", "-", input_=json.dumps(obj))
+
+
+def policy(cluster, name, namespace, **spec):
+    apply(
+        cluster,
+        {
+            "apiVersion": "onduty.dev/v1alpha1",
+            "kind": "RemediationPolicy",
+            "metadata": {"name": name},
+            "spec": {"scope": {"namespaces": [namespace]}, "allowedActions": ["rolloutRestart"], **spec},
+        },
+    )
+    return name
+
+
+def fire(operator, namespace, deployment="web"):
+    labels = {
+        "alertname": "KubePodCrashLooping",
+        "namespace": namespace,
+        "deployment": deployment,
+        "severity": "critical",
+    }
+    code, _ = post_json(operator.url + "/api/v1/alerts", am_payload(am_alert(labels, starts_at=datetime.now(UTC))))
+    assert code == 200
+
+
+def incident_where(cluster, namespace, predicate, what, timeout=90):
+    return wait_for(
+        lambda: next(
+            (
+                i
+                for i in cluster.get_json("incidents.onduty.dev", "-n", namespace)["items"]
+                if predicate(i.get("status") or {})
+            ),
+            None,
+        ),
+        timeout=timeout,
+        what=what,
+    )
+
+
+def generation(cluster, namespace, name="web"):
+    return cluster.get_json("deployment", name, "-n", namespace)["metadata"]["generation"]
+
+
+def test_with_no_policy_in_scope_the_action_is_only_a_dry_run(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    before = generation(cluster, namespace)
+    fire(operator, namespace)
+    incident = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the dry run")
+    [action] = incident["status"]["actions"]
+    assert action["state"] == "DryRun"
+    assert "no RemediationPolicy covers the target" in action["message"]
+    assert "kubectl.kubernetes.io/restartedAt" in action["diff"]
+    assert {v["guardrail"]: v["reason"] for v in action["verdicts"]}["Policy"] == "NoPolicyInScope"
+    assert any(
+        c["type"] == "EscalationRequired" and c["reason"] == "DryRunOnly" for c in incident["status"]["conditions"]
+    )
+    assert generation(cluster, namespace) == before  # dryRun=All: accepted by the API server, not made
+
+
+def test_policy_dry_run_switch_records_the_would_be_change(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    policy(cluster, f"dry-{namespace}", namespace, dryRun=True)
+    before = generation(cluster, namespace)
+    fire(operator, namespace)
+    incident = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the dry run")
+    [action] = incident["status"]["actions"]
+    assert (action["state"], action["policies"]) == ("DryRun", [f"dry-{namespace}"])
+    assert "a policy in scope says dryRun" in action["message"]
+    assert generation(cluster, namespace) == before
+
+
+def test_change_freeze_denies_and_names_the_policy(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    now = datetime.now(UTC)
+    window = {
+        "name": "black-friday",
+        "start": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "reason": "peak traffic",
+    }
+    name = policy(cluster, f"freeze-{namespace}", namespace, changeFreezes=[window])
+    before = generation(cluster, namespace)
+    fire(operator, namespace)
+    incident = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the denial")
+    [action] = incident["status"]["actions"]
+    assert (action["state"], action["reason"]) == ("Denied", "ChangeFreeze")
+    assert name in action["message"] and "peak traffic" in action["message"]
+    assert generation(cluster, namespace) == before
+
+
+def test_outside_the_maintenance_window_the_action_is_denied(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    later = datetime.now(UTC) + timedelta(hours=3)
+    policy(
+        cluster,
+        f"window-{namespace}",
+        namespace,
+        maintenanceWindows=[{"name": "nightly", "cron": f"{later.minute} {later.hour} * * *", "duration": "30m"}],
+    )
+    fire(operator, namespace)
+    incident = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the denial")
+    assert incident["status"]["actions"][0]["reason"] == "OutsideMaintenanceWindow"
+
+
+def test_an_action_that_needs_approval_waits_and_runs_once_approved(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    policy(cluster, f"approve-{namespace}", namespace, requireApproval=["rolloutRestart"], approvalTTL="10m")
+    before = generation(cluster, namespace)
+    fire(operator, namespace)
+    waiting = incident_where(
+        cluster, namespace, lambda s: (s.get("lastAction") or "").endswith("AwaitingApproval"), "the approval request"
+    )
+    [action] = waiting["status"]["actions"]
+    assert action["approval"]["expiresAt"] > action["approval"]["requestedAt"]
+    assert generation(cluster, namespace) == before
+    name = waiting["metadata"]["name"]
+    cluster.kubectl(
+        "annotate",
+        "incident.onduty.dev",
+        name,
+        "-n",
+        namespace,
+        "onduty.dev/approved-by=alice@example.com",
+        "onduty.dev/approve=restart",
+    )
+    done = incident_where(
+        cluster, namespace, lambda s: s.get("lastAction") == "rolloutRestart Succeeded", "the approved restart"
+    )
+    [action] = done["status"]["actions"]
+    assert action["approval"]["approved"] is True
+    assert action["approval"]["decidedBy"] == "alice@example.com"
+    assert generation(cluster, namespace) == before + 1
+    assert "ApprovalGranted" in [e["reason"] for e in done["status"]["timeline"]]
+
+
+def test_a_rejected_action_never_runs(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    policy(cluster, f"approve-{namespace}", namespace, requireApproval=["rolloutRestart"])
+    before = generation(cluster, namespace)
+    fire(operator, namespace)
+    waiting = incident_where(
+        cluster, namespace, lambda s: (s.get("lastAction") or "").endswith("AwaitingApproval"), "the approval request"
+    )
+    cluster.kubectl(
+        "annotate",
+        "incident.onduty.dev",
+        waiting["metadata"]["name"],
+        "-n",
+        namespace,
+        "onduty.dev/approved-by=bob",
+        "onduty.dev/reject=restart",
+    )
+    done = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the rejection")
+    [action] = done["status"]["actions"]
+    assert (action["state"], action["reason"], action["approval"]["decidedBy"]) == ("Denied", "ApprovalRejected", "bob")
+    assert generation(cluster, namespace) == before
+
+
+def test_cluster_wide_pause_holds_every_incident(cluster, namespace, deployment, operator, restart_policy):
+    apply(cluster, RUNBOOK, namespace)
+    cluster.kubectl("annotate", "namespace", "onduty-system", "onduty.dev/paused=true", "--overwrite")
+    try:
+        before = generation(cluster, namespace)
+        fire(operator, namespace)
+        held = incident_where(
+            cluster,
+            namespace,
+            lambda s: any(e["reason"] == "AutomationPaused" for e in s.get("timeline", [])),
+            "the cluster-wide pause to hold automation",
+        )
+        assert (
+            "cluster-wide"
+            in next(e for e in held["status"]["timeline"] if e["reason"] == "AutomationPaused")["message"]
+        )
+        assert generation(cluster, namespace) == before
+    finally:
+        cluster.kubectl("annotate", "namespace", "onduty-system", "onduty.dev/paused-")
+    incident_where(
+        cluster, namespace, lambda s: s.get("lastAction") == "rolloutRestart Succeeded", "the restart after the pause"
+    )
+
+
+def test_a_runbook_storm_never_exceeds_the_concurrency_cap(cluster, namespace, operator, record_property):
+    """50 incidents at once in one namespace, a cap of 2 actions in flight: count the overlap."""
+    count, cap = 50, 2
+    for i in range(count):
+        manifest = json.loads(deployment_manifest(f"svc-{i:02d}", namespace, replicas=1))
+        manifest["spec"]["minReadySeconds"] = 1  # each rollout takes a moment, so actions overlap if allowed to
+        apply(cluster, manifest)
+    apply(cluster, RUNBOOK, namespace)
+    policy(cluster, f"storm-{namespace}", namespace, concurrency={"perNamespace": cap})
+    wait_for(
+        lambda: all(
+            d["status"].get("availableReplicas") == 1 for d in cluster.get_json("deployments", "-n", namespace)["items"]
+        ),
+        timeout=120,
+        what="50 deployments available",
+    )
+    alerts = [
+        am_alert(
+            {"alertname": "KubePodCrashLooping", "namespace": namespace, "deployment": f"svc-{i:02d}"},
+            starts_at=datetime.now(UTC),
+        )
+        for i in range(count)
+    ]
+    assert post_json(operator.url + "/api/v1/alerts", am_payload(*alerts), timeout=120)[0] == 200
+
+    def all_done():
+        items = cluster.get_json("incidents.onduty.dev", "-n", namespace)["items"]
+        done = [i for i in items if (i.get("status") or {}).get("lastAction") == "rolloutRestart Succeeded"]
+        return items if len(items) == count and len(done) == count else None
+
+    items = wait_for(all_done, timeout=300, interval=1, what="all 50 restarts")
+    spans = sorted((a["startedAt"], a["finishedAt"]) for i in items for a in i["status"]["actions"])
+    events = sorted([(s, 1) for s, _ in spans] + [(f, -1) for _, f in spans], key=lambda e: (e[0], e[1]))
+    in_flight = peak = 0
+    for _, delta in events:
+        in_flight += delta
+        peak = max(peak, in_flight)
+    record_property("storm_incidents", count)
+    record_property("storm_peak_actions_in_flight", peak)
+    assert 1 <= peak <= cap
+    held = [i for i in items if any(e["reason"] == "ConcurrencyLimited" for e in i["status"]["timeline"])]
+    assert held  # the cap was reached and others waited
