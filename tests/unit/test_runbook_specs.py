@@ -115,7 +115,7 @@ def test_a_runbook_may_only_match_and_have_no_remediation() -> None:
             _spec("remediation.steps.0.name", "r" * 41), "remediation.steps[0].name", "at most 40", id="long-name"
         ),
         pytest.param(
-            _spec("remediation.steps.1.action", "deletePod"), "remediation.steps[1].action", "'deletePod'", id="action"
+            _spec("remediation.steps.1.action", "deleteNamespace"), "remediation.steps[1].action", "'deleteNamespace'", id="action"
         ),
         pytest.param(
             _spec("remediation.steps.0.cooldown", "15 minutes"),

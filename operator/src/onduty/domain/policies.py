@@ -110,6 +110,7 @@ class PolicySpec(_Model):
     maintenance_windows: tuple[WindowSpec, ...] = Field(default=(), alias="maintenanceWindows")
     change_freezes: tuple[WindowSpec, ...] = Field(default=(), alias="changeFreezes")
     dry_run: bool = Field(default=False, alias="dryRun")
+    allow_suspend_automated_sync: bool = Field(default=False, alias="allowSuspendAutomatedSync")
 
     @field_validator("allowed_actions", "require_approval")
     @classmethod
@@ -164,6 +165,7 @@ class Decision:
     approval_ttl: timedelta
     policies: tuple[str, ...]
     blast_radius: BlastRadius | None  # the strictest limits, merged, for the action to apply
+    allow_suspend_automated_sync: bool = False  # every policy in scope must allow it
 
     @property
     def allowed(self) -> bool:
@@ -199,7 +201,8 @@ def decide(policies: Sequence[Policy], action: str, state: TargetState, now: dat
     ttl = min(
         (parse_duration(p.spec.approval_ttl) for p in scoped if action in p.spec.require_approval), default=timedelta(0)
     )
-    return Decision(tuple(verdicts), bool(dry), bool(approvers), ttl, names, merged_blast_radius(scoped))
+    suspend = all(p.spec.allow_suspend_automated_sync for p in scoped)
+    return Decision(tuple(verdicts), bool(dry), bool(approvers), ttl, names, merged_blast_radius(scoped), suspend)
 
 
 def _allowed(scoped: Sequence[Policy], action: str) -> Verdict:

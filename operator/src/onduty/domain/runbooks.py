@@ -20,8 +20,16 @@ from onduty.domain.durations import parse_duration
 from onduty.domain.promql import Comparison
 from onduty.domain.severity import Severity
 
-Action = Literal["rolloutRestart"]
-ACTIONS: tuple[str, ...] = ("rolloutRestart",)
+Action = Literal["rolloutRestart", "scale", "rolloutUndo", "deletePod", "cordonNode", "runJob", "argoRollback"]
+ACTIONS: tuple[str, ...] = (
+    "rolloutRestart",
+    "scale",
+    "rolloutUndo",
+    "deletePod",
+    "cordonNode",
+    "runJob",
+    "argoRollback",
+)
 # A restart that did not help within 15 minutes should not be repeated by a
 # machine on the same workload: long enough for a human to look, short enough
 # that the next genuinely new incident can still use it.
@@ -106,11 +114,30 @@ class Verify(_Model):
         return parse_duration(self.rollout_healthy_within)
 
 
+class JobSpec(_Model):
+    template: dict[str, Any]
+    backoff_limit: int = Field(default=0, alias="backoffLimit", ge=0, le=6)
+    # Ten minutes: a clean-up script that needs longer is not a remediation.
+    active_deadline_seconds: int = Field(default=600, alias="activeDeadlineSeconds", ge=1, le=3600)
+
+
 class Step(_Model):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)
     action: Action
     target: TargetRef | None = None
     condition: Comparison | None = None
+    replicas: int | None = Field(default=None, ge=0)
+    factor: float | None = Field(default=None, gt=0)
+    min_replicas: int | None = Field(default=None, alias="minReplicas", ge=0)
+    max_replicas: int | None = Field(default=None, alias="maxReplicas", ge=1)
+    to_revision: int | None = Field(default=None, alias="toRevision", ge=1)
+    release: str | None = None
+    application: str | None = None
+    application_namespace: str | None = Field(default=None, alias="applicationNamespace")
+    to_history_id: int | None = Field(default=None, alias="toHistoryId", ge=0)
+    node: str | None = None
+    job: JobSpec | None = None
+    revert_on_failure: bool = Field(default=False, alias="revertOnFailure")
     cooldown: str = DEFAULT_COOLDOWN
     verify: Verify = Field(default_factory=Verify)
 

@@ -17,11 +17,11 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from onduty.adapters.alertmanager import Alertmanager, AlertmanagerUnavailable
-from onduty.adapters.kube import Cluster, Conflict, NotFound
+from onduty.adapters.kube import Cluster, Conflict, KubeError, NotFound
 from onduty.adapters.prometheus import Prometheus, PrometheusUnavailable
 from onduty.domain import guardrails, incidents, policies, promql, silences, timeline
 from onduty.domain.alerts import rfc3339
@@ -31,6 +31,8 @@ from onduty.domain.runbooks import MetricCheck, RunbookRef, RunbookSpec, select_
 from onduty.domain.severity import normalise
 from onduty.domain.timeline import Entry
 from onduty.domain.workloads import Workload
+from onduty.handlers import actions
+from onduty.handlers.diagnostics import gather
 from onduty.handlers.events import post
 from onduty.handlers.runtime import Runtime
 
@@ -40,19 +42,9 @@ PAUSE_ANNOTATION = "onduty.dev/paused"
 # How long the worker waits for the alert handler to open an alert-made incident
 # before opening it itself; the handler's write normally lands within milliseconds.
 OPEN_WAIT_SECONDS = 10.0
-ACTION_ID_ANNOTATION = "onduty.dev/action-id"
-# The times of the last actions on a workload, for policy rate limits; 20 is
-# more than any sane rate limit counts.
-HISTORY_ANNOTATION = "onduty.dev/action-history"
-HISTORY_LIMIT = 20
 APPROVE_ANNOTATION = "onduty.dev/approve"
 REJECT_ANNOTATION = "onduty.dev/reject"
 APPROVED_BY_ANNOTATION = "onduty.dev/approved-by"
-RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
-
-
-def last_action_annotation(action: str) -> str:
-    return f"onduty.dev/last-{action}"
 
 
 Mutation = Callable[[dict[str, Any], dict[str, Any]], list[Entry]]
@@ -137,6 +129,8 @@ class IncidentWorker:
             )
             return
         self._spec = runbook.spec
+        # Context first (bounded in time; a failed diagnostic never blocks what follows).
+        await gather(self.runtime, obj, runbook.spec)
         while True:
             obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
             nxt = incidents.next_step(runbook.spec, obj.get("status") or {}, obj["metadata"]["uid"])
@@ -206,11 +200,14 @@ class IncidentWorker:
                 workload = await self._call(self.cluster.get_workload, target.kind, target.namespace, target.name)
             except NotFound:
                 workload = None
-            if workload is not None and record is not None and _applied_by(workload, nxt.id):
-                # Crashed after acting, before recording: the action happened. Do not repeat it.
-                return await self._mark_applied(
-                    nxt, record, "found applied after an operator restart (action id on the pod template)"
-                )
+            executor = actions.EXECUTORS[nxt.step.action]
+            if workload is not None and record is not None and record.get("startedAt"):
+                ctx = self._context(obj, nxt, target, workload, None)
+                if await self._call(executor.applied, ctx):
+                    # Crashed after acting, before recording: the action happened. Do not repeat it.
+                    return await self._mark_applied(
+                        nxt, record, "found applied after an operator restart (its action id is on the target)", {}
+                    )
             async with self.runtime.budget_lock:  # judging the budget and claiming it are one step
                 verdicts, decision = await self._verdicts(obj, nxt, target, workload)
                 denial = guardrails.first_denial(verdicts)
@@ -237,11 +234,15 @@ class IncidentWorker:
                 await self._record_outcome(lambda s, _: incidents.deny_action(s, dict(base), verdicts, now=_now()))
                 return None
             assert workload is not None  # a missing target is a denial above
+            ctx = self._context(obj, nxt, target, workload, decision)
             if decision.dry_run:
                 try:
-                    diff = await self._call(self._rollout_restart, target, workload, nxt.id, dry_run=True)
+                    diff = (await self._call(executor.apply, ctx, dry_run=True)).diff
                 except Conflict:
                     continue
+                except actions.Refused as refusal:
+                    await self._refuse(base, verdicts, refusal)
+                    return None
                 why = (
                     "no RemediationPolicy covers the target"
                     if not decision.policies
@@ -256,12 +257,42 @@ class IncidentWorker:
             )
             assert record is not None
             try:
-                await self._call(self._rollout_restart, target, workload, nxt.id)
+                applied = await self._call(executor.apply, ctx, dry_run=False)
             except Conflict:
-                continue  # the workload changed under us: look again (cooldown may now deny)
-            return await self._mark_applied(
-                nxt, record, f"pod template annotated {RESTARTED_AT_ANNOTATION}; a new rollout starts"
-            )
+                continue  # the target changed under us: look again (cooldown may now deny)
+            except actions.Refused as refusal:
+                await self._refuse(record, verdicts, refusal)
+                return None
+            return await self._mark_applied(nxt, record, applied.message, applied.details)
+
+    def _context(
+        self,
+        obj: dict[str, Any],
+        nxt: incidents.NextStep,
+        target: Workload,
+        workload: dict[str, Any],
+        decision: policies.Decision | None,
+    ) -> actions.Context:
+        return actions.Context(
+            cluster=self.cluster,
+            target=target,
+            workload=workload,
+            action_id=nxt.id,
+            step=nxt.step,
+            incident=obj,
+            limits=decision.blast_radius if decision else None,
+            allow_suspend_automated_sync=bool(decision and decision.allow_suspend_automated_sync),
+            now=_now(),
+        )
+
+    async def _refuse(
+        self, action: dict[str, Any], verdicts: list[guardrails.Verdict], refusal: actions.Refused
+    ) -> None:
+        """The action itself found it must not run (blast radius, an HPA, nothing to undo): a denial."""
+        verdict = guardrails.Verdict("Action", False, refusal.reason, refusal.message)
+        await self._record_outcome(
+            lambda s, _: incidents.deny_action(s, dict(action), [*verdicts, verdict], now=_now())
+        )
 
     async def _approval(
         self,
@@ -304,12 +335,16 @@ class IncidentWorker:
             return "closed"
         return "waiting"
 
-    async def _mark_applied(self, nxt: incidents.NextStep, record: dict[str, Any], message: str) -> dict[str, Any]:
-        obj = await self._update(
-            lambda s, _: incidents.applied_action(
-                s, incidents.find_action(s, nxt.id) or dict(record), now=_now(), message=message
-            )
-        )
+    async def _mark_applied(
+        self, nxt: incidents.NextStep, record: dict[str, Any], message: str, details: dict[str, Any]
+    ) -> dict[str, Any]:
+        def mutate(s: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
+            action = incidents.find_action(s, nxt.id) or dict(record)
+            if details:
+                action["details"] = details
+            return incidents.applied_action(s, action, now=_now(), message=message)
+
+        obj = await self._update(mutate)
         found = incidents.find_action(obj.get("status") or {}, nxt.id)
         assert found is not None
         return found
@@ -356,7 +391,7 @@ class IncidentWorker:
         if workload is not None:
             verdicts.append(
                 guardrails.check_cooldown(
-                    last_action_at=_last_action_at(workload, nxt.step.action),
+                    last_action_at=_last_action_at(workload, nxt.step.action, nxt.id),
                     cooldown=nxt.step.cooldown_period,
                     now=_now(),
                     action=nxt.step.action,
@@ -371,7 +406,7 @@ class IncidentWorker:
             namespace_labels=namespace_labels,
             workload_labels=dict(((workload or {}).get("metadata") or {}).get("labels") or {}),
             recent_actions=_action_history(workload),
-            last_same_action=_last_action_at(workload, nxt.step.action) if workload else None,
+            last_same_action=_last_action_at(workload, nxt.step.action, nxt.id) if workload else None,
             in_flight_cluster=in_flight_cluster,
             in_flight_namespace=in_flight_namespace,
             workloads_touched_by_incident=touched,
@@ -427,41 +462,16 @@ class IncidentWorker:
                 evaluation = promql.evaluate(condition, None, error=f"Prometheus unavailable: {error}")
         return guardrails.check_condition(holds=evaluation.holds, message=evaluation.message)
 
-    def _rollout_restart(
-        self, target: Workload, workload: dict[str, Any], action_id: str, *, dry_run: bool = False
-    ) -> str:
-        """What `kubectl rollout restart` does, plus our action id and cooldown record, atomically.
-
-        The patch carries the resourceVersion we judged the guardrails on: if the
-        workload changed since (another incident restarted it), the API server
-        answers 409 and the guardrails are judged again. Returns the patch as
-        sent (the diff a dry run records).
-        """
-        now = rfc3339(_now())
-        record = json.dumps({"at": now, "actionId": action_id, "incident": f"{self.namespace}/{self.name}"})
-        history = [*(rfc3339(t) for t in _action_history(workload)[-HISTORY_LIMIT + 1 :]), now]
-        patch = {
-            "metadata": {
-                "resourceVersion": workload["metadata"]["resourceVersion"],
-                "annotations": {
-                    last_action_annotation("rolloutRestart"): record,
-                    HISTORY_ANNOTATION: json.dumps(history),
-                },
-            },
-            "spec": {
-                "template": {
-                    "metadata": {"annotations": {RESTARTED_AT_ANNOTATION: now, ACTION_ID_ANNOTATION: action_id}}
-                }
-            },
-        }
-        self.cluster.patch_workload(target.kind, target.namespace, target.name, patch, dry_run=dry_run)
-        shown = {k: v for k, v in patch.items() if k != "metadata"}
-        return f"{target.kind}/{target.name}: merge patch {json.dumps(shown, sort_keys=True)}"
-
     async def _verify(self, nxt: incidents.NextStep, record: dict[str, Any]) -> None:
-        """The rollout must be healthy in time; then, if asked, the metrics must recover in time."""
+        """The rollout (or the Job, the Node, the Argo sync) must be healthy in time; then, if asked,
+        the metrics must recover in time. On failure, revert where the runbook asks for it."""
+        executor = actions.EXECUTORS[nxt.step.action]
+        target = record["target"]
+        workload_ref = Workload(target["kind"], target["name"], target["namespace"])
 
         async def finish(ok: bool, reason: str, message: str) -> None:
+            if not ok and nxt.step.revert_on_failure:
+                message += await self._revert(executor, nxt, workload_ref, record)
             await self._record_outcome(
                 lambda s, _: incidents.finish_action(
                     s,
@@ -473,36 +483,62 @@ class IncidentWorker:
                 )
             )
 
-        target = record["target"]
         applied_at = _parse_time(record.get("appliedAt")) or _now()
         deadline = applied_at + nxt.step.verify.deadline
+        if nxt.step.job is not None and nxt.step.action == "runJob":
+            deadline = applied_at + timedelta(seconds=nxt.step.job.active_deadline_seconds + 30)
         while True:
             try:
                 workload = await self._call(
                     self.cluster.get_workload, target["kind"], target["namespace"], target["name"]
                 )
-                state = rollout_state(target["kind"], workload)
+                ctx = self._context(
+                    {"metadata": {"namespace": self.namespace, "name": self.name}, "spec": {}},
+                    nxt,
+                    workload_ref,
+                    workload,
+                    None,
+                )
+                state = await self._call(executor.progress, ctx, record)
+                if state.done and executor.verifies_rollout:
+                    state = rollout_state(target["kind"], workload)
             except NotFound:
                 await finish(
                     False, "TargetNotFound", f"{target['kind']}/{target['name']} disappeared during verification"
                 )
                 return
             if state.failed:
-                await finish(False, "RolloutFailed", state.message)
+                await finish(False, "VerificationFailed", state.message)
                 return
             if state.done:
                 break
             if _now() >= deadline:
-                within = nxt.step.verify.rollout_healthy_within
-                await finish(False, "VerificationTimeout", f"rollout not healthy within {within}: {state.message}")
+                await finish(
+                    False,
+                    "VerificationTimeout",
+                    f"not healthy within {nxt.step.verify.rollout_healthy_within}: {state.message}",
+                )
                 return
             await asyncio.sleep(self.runtime.config.poll_seconds)
         check = nxt.step.verify.promql
         if check is None:
-            await finish(True, "RolloutHealthy", state.message)
+            await finish(True, "RolloutHealthy" if executor.verifies_rollout else "Verified", state.message)
             return
         ok, message = await self._wait_for_metrics(check)
         await finish(ok, "MetricsRecovered" if ok else "MetricsNotRecovered", f"{state.message}; {message}")
+
+    async def _revert(
+        self, executor: actions.Executor, nxt: incidents.NextStep, target: Workload, record: dict[str, Any]
+    ) -> str:
+        try:
+            workload = await self._call(self.cluster.get_workload, target.kind, target.namespace, target.name)
+            ctx = self._context(
+                {"metadata": {"namespace": self.namespace, "name": self.name}, "spec": {}}, nxt, target, workload, None
+            )
+            done = await self._call(executor.revert, ctx, record)
+        except KubeError as error:
+            return f"; revert failed: {error}"
+        return f"; reverted: {done}" if done else "; this action has no automatic revert"
 
     async def _wait_for_metrics(self, check: MetricCheck) -> tuple[bool, str]:
         if self._prometheus is None:
@@ -537,26 +573,22 @@ def _annotation_manager(obj: dict[str, Any]) -> str:
 
 
 def _action_history(workload: dict[str, Any] | None) -> tuple[datetime, ...]:
-    raw = ((workload or {}).get("metadata") or {}).get("annotations", {}).get(HISTORY_ANNOTATION)
+    raw = ((workload or {}).get("metadata") or {}).get("annotations", {}).get(actions.HISTORY_ANNOTATION)
     try:
         return tuple(t for t in (_parse_time(v) for v in json.loads(raw or "[]")) if t is not None)
     except (ValueError, TypeError):
         return ()
 
 
-def _applied_by(workload: dict[str, Any], action_id: str) -> bool:
-    template = ((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    return bool((template.get("annotations") or {}).get(ACTION_ID_ANNOTATION) == action_id)
-
-
-def _last_action_at(workload: dict[str, Any], action: str) -> datetime | None:
-    raw = (workload["metadata"].get("annotations") or {}).get(last_action_annotation(action))
-    if not raw:
+def _last_action_at(workload: dict[str, Any], action: str, this_action: str) -> datetime | None:
+    """When ``action`` last ran on the workload, not counting ``this_action`` itself (a resumed claim)."""
+    record = actions.last_record(workload, action)
+    if not record or record.get("actionId") == this_action:
         return None
     try:
-        return _parse_time(json.loads(raw).get("at"))
-    except (ValueError, AttributeError):
-        log.warning("ignoring unreadable %s annotation: %r", last_action_annotation(action), raw)
+        return _parse_time(record.get("at"))
+    except ValueError:
+        log.warning("ignoring unreadable %s annotation: %r", actions.last_action_annotation(action), record)
         return None
 
 

@@ -1,0 +1,622 @@
+"""The remediation catalogue: one executor per action, each bounded, idempotent and dry-runnable.
+
+Every executor works on one target workload (the anchor of the action's
+record: the ``onduty.dev/last-<action>`` and ``onduty.dev/action-history``
+annotations that cooldowns and rate limits read) and offers:
+
+* ``applied(ctx)`` — did this action id already happen? (a restarted operator asks)
+* ``apply(ctx, dry_run=)`` — do it (or ask the API server to validate it with
+  ``dryRun=All``), raising :class:`Refused` when it must not run (blast radius,
+  an HPA in the way, nothing to undo) and ``Conflict`` when the target moved
+  under us (the caller judges again);
+* ``progress(ctx, record)`` — for actions whose success is not a workload
+  rollout (a Job, a Node, an Argo sync): where it stands;
+* ``revert(ctx, record)`` — undo it, for runbooks that ask (scale, rollout undo).
+
+Nothing here deletes namespaces, PVCs or CRDs; the only delete is of one Pod.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from onduty.adapters import argocd as argo_adapter
+from onduty.adapters.kube import Cluster, NotFound
+from onduty.domain import argocd as argo_domain
+from onduty.domain.alerts import rfc3339
+from onduty.domain.policies import BlastRadius
+from onduty.domain.rollouts import RolloutState
+from onduty.domain.runbooks import Step
+from onduty.domain.workloads import Workload
+
+ACTION_ID_ANNOTATION = "onduty.dev/action-id"
+HISTORY_ANNOTATION = "onduty.dev/action-history"
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+# The times of the last actions on a workload, for policy rate limits; 20 is
+# more than any sane rate limit counts.
+HISTORY_LIMIT = 20
+
+
+def last_action_annotation(action: str) -> str:
+    return f"onduty.dev/last-{action}"
+
+
+class Refused(Exception):
+    """The action must not run; ``reason`` is one CamelCase word, the message a sentence."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class Context:
+    cluster: Cluster
+    target: Workload
+    workload: dict[str, Any]
+    action_id: str
+    step: Step
+    incident: dict[str, Any]
+    limits: BlastRadius | None
+    allow_suspend_automated_sync: bool
+    now: datetime
+
+    @property
+    def incident_ref(self) -> str:
+        return f"{self.incident['metadata']['namespace']}/{self.incident['metadata']['name']}"
+
+
+@dataclass
+class Applied:
+    message: str
+    diff: str
+    details: dict[str, Any]  # kept in the action record (e.g. what a revert needs)
+
+
+class Executor(Protocol):
+    name: str
+    verifies_rollout: bool
+
+    def applied(self, ctx: Context) -> bool: ...
+    def apply(self, ctx: Context, *, dry_run: bool) -> Applied: ...
+    def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState: ...
+    def revert(self, ctx: Context, record: dict[str, Any]) -> str | None: ...
+
+
+def _history(workload: dict[str, Any]) -> list[str]:
+    raw = (workload["metadata"].get("annotations") or {}).get(HISTORY_ANNOTATION)
+    try:
+        return [str(t) for t in json.loads(raw or "[]")]
+    except (ValueError, TypeError):
+        return []
+
+
+def record_metadata(ctx: Context, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The workload's action record, with the resourceVersion the guardrails were judged on."""
+    now = rfc3339(ctx.now)
+    record = {"at": now, "actionId": ctx.action_id, "incident": ctx.incident_ref, **(extra or {})}
+    history = [*_history(ctx.workload)[-HISTORY_LIMIT + 1 :], now]
+    return {
+        "resourceVersion": ctx.workload["metadata"]["resourceVersion"],
+        "annotations": {
+            last_action_annotation(ctx.step.action): json.dumps(record),
+            HISTORY_ANNOTATION: json.dumps(history),
+        },
+    }
+
+
+def last_record(workload: dict[str, Any], action: str) -> dict[str, Any]:
+    raw = (workload["metadata"].get("annotations") or {}).get(last_action_annotation(action))
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _shown(patch: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in patch.items() if k != "metadata"}, sort_keys=True)
+
+
+class _NoProgress:
+    verifies_rollout = True
+
+    def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState:
+        return RolloutState(True, False, "nothing beyond the rollout to wait for")
+
+    def revert(self, ctx: Context, record: dict[str, Any]) -> str | None:
+        return None
+
+
+class RolloutRestart(_NoProgress):
+    name = "rolloutRestart"
+
+    def applied(self, ctx: Context) -> bool:
+        template = (ctx.workload.get("spec") or {}).get("template", {}).get("metadata") or {}
+        return bool((template.get("annotations") or {}).get(ACTION_ID_ANNOTATION) == ctx.action_id)
+
+    def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
+        now = rfc3339(ctx.now)
+        patch = {
+            "metadata": record_metadata(ctx),
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {RESTARTED_AT_ANNOTATION: now, ACTION_ID_ANNOTATION: ctx.action_id}}
+                }
+            },
+        }
+        ctx.cluster.patch_workload(ctx.target.kind, ctx.target.namespace, ctx.target.name, patch, dry_run=dry_run)
+        return Applied(
+            f"pod template annotated {RESTARTED_AT_ANNOTATION}; a new rollout starts",
+            f"{ctx.target}: merge patch {_shown(patch)}",
+            {},
+        )
+
+
+class Scale(_NoProgress):
+    """Scale to a number or by a factor, inside the runbook's and the policies' bounds; HPA-aware."""
+
+    name = "scale"
+
+    def applied(self, ctx: Context) -> bool:
+        return last_record(ctx.workload, self.name).get("actionId") == ctx.action_id
+
+    def desired(self, ctx: Context, current: int) -> int:
+        step, limits = ctx.step, ctx.limits or BlastRadius()
+        if step.replicas is not None:
+            want = step.replicas
+        elif step.factor is not None:
+            if current == 0:
+                raise Refused(
+                    "CannotScaleFromZero", f"{ctx.target} has 0 replicas; a factor of {step.factor:g} means nothing"
+                )
+            want = math.ceil(current * step.factor)
+        else:
+            raise Refused("NoScaleGiven", "the step gives neither replicas nor factor")
+        want = max(step.min_replicas or 0, min(want, step.max_replicas or want))
+        if limits.max_replicas is not None and want > limits.max_replicas:
+            raise Refused(
+                "BlastRadiusExceeded", f"{want} replicas exceed the policy's maxReplicas {limits.max_replicas}"
+            )
+        if limits.max_scale_factor is not None and current > 0 and want / current > limits.max_scale_factor:
+            raise Refused(
+                "BlastRadiusExceeded",
+                f"scaling {ctx.target} from {current} to {want} is a factor of {want / current:.2g}, "
+                f"over the policy's maxScaleFactor {limits.max_scale_factor:g}",
+            )
+        if limits.min_available is not None and want < limits.min_available:
+            raise Refused(
+                "BlastRadiusExceeded", f"{want} replicas is below the policy's minAvailable {limits.min_available}"
+            )
+        return want
+
+    def _hpa(self, ctx: Context) -> dict[str, Any] | None:
+        hpas = ctx.cluster.request(
+            "GET", f"/apis/autoscaling/v2/namespaces/{quote(ctx.target.namespace)}/horizontalpodautoscalers"
+        )
+        for hpa in hpas.get("items", []):
+            ref = hpa["spec"].get("scaleTargetRef") or {}
+            if ref.get("kind") == ctx.target.kind and ref.get("name") == ctx.target.name:
+                return dict(hpa)
+        return None
+
+    def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
+        current = int((ctx.workload.get("spec") or {}).get("replicas", 1))
+        want = self.desired(ctx, current)
+        if want == current:
+            raise Refused("AlreadyAtScale", f"{ctx.target} already has {current} replicas")
+        hpa = self._hpa(ctx)
+        query = {"dryRun": "All"} if dry_run else None
+        if hpa is not None:
+            # Fight no HPA: raise its floor instead, and let it scale.
+            name, spec = hpa["metadata"]["name"], hpa["spec"]
+            if want < current:
+                raise Refused(
+                    "HpaManaged",
+                    f"HPA {name} manages {ctx.target}; onduty does not scale it down behind the HPA's back",
+                )
+            if want > int(spec.get("maxReplicas", want)):
+                raise Refused(
+                    "HpaMaxReplicas", f"HPA {name} allows at most {spec.get('maxReplicas')} replicas; {want} asked"
+                )
+            before = int(spec.get("minReplicas", 1))
+            ctx.cluster.patch_workload(
+                ctx.target.kind,
+                ctx.target.namespace,
+                ctx.target.name,
+                {"metadata": record_metadata(ctx, {"from": current, "to": want, "hpa": name, "hpaMinBefore": before})},
+                dry_run=dry_run,
+            )
+            patch = {"metadata": {"annotations": {ACTION_ID_ANNOTATION: ctx.action_id}}, "spec": {"minReplicas": want}}
+            ctx.cluster.request(
+                "PATCH",
+                f"/apis/autoscaling/v2/namespaces/{quote(ctx.target.namespace)}/horizontalpodautoscalers/{quote(name)}",
+                query=query,
+                body=patch,
+                content_type="application/merge-patch+json",
+            )
+            return Applied(
+                f"HPA {name} minReplicas {before} → {want} (the HPA scales {ctx.target})",
+                f"HorizontalPodAutoscaler/{name}: minReplicas {before} -> {want}",
+                {"from": current, "to": want, "hpa": name, "hpaMinBefore": before},
+            )
+        patch = {"metadata": record_metadata(ctx, {"from": current, "to": want}), "spec": {"replicas": want}}
+        ctx.cluster.patch_workload(ctx.target.kind, ctx.target.namespace, ctx.target.name, patch, dry_run=dry_run)
+        return Applied(
+            f"replicas {current} → {want}",
+            f"{ctx.target}: spec.replicas {current} -> {want}",
+            {"from": current, "to": want},
+        )
+
+    def revert(self, ctx: Context, record: dict[str, Any]) -> str | None:
+        details = record.get("details") or {}
+        if details.get("hpa"):
+            ctx.cluster.request(
+                "PATCH",
+                f"/apis/autoscaling/v2/namespaces/{quote(ctx.target.namespace)}/horizontalpodautoscalers/{quote(details['hpa'])}",
+                body={"spec": {"minReplicas": details["hpaMinBefore"]}},
+                content_type="application/merge-patch+json",
+            )
+            return f"HPA {details['hpa']} minReplicas back to {details['hpaMinBefore']}"
+        if "from" in details:
+            ctx.cluster.patch_workload(
+                ctx.target.kind, ctx.target.namespace, ctx.target.name, {"spec": {"replicas": details["from"]}}
+            )
+            return f"replicas back to {details['from']}"
+        return None
+
+
+class RolloutUndo(_NoProgress):
+    """What `kubectl rollout undo` does: the old ReplicaSet's pod template back on the Deployment."""
+
+    name = "rolloutUndo"
+
+    def applied(self, ctx: Context) -> bool:
+        return last_record(ctx.workload, self.name).get("actionId") == ctx.action_id
+
+    def _revisions(self, ctx: Context) -> dict[int, dict[str, Any]]:
+        uid = ctx.workload["metadata"]["uid"]
+        path = f"/apis/apps/v1/namespaces/{quote(ctx.target.namespace)}/replicasets"
+        out: dict[int, dict[str, Any]] = {}
+        for rs in ctx.cluster.request("GET", path).get("items", []):
+            if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or []):
+                revision = (rs["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION)
+                if revision and revision.isdigit():
+                    out[int(revision)] = rs
+        return out
+
+    def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
+        if ctx.target.kind != "Deployment":
+            raise Refused("UnsupportedKind", f"rollout undo works on Deployments, not {ctx.target.kind}")
+        revisions = self._revisions(ctx)
+        current = int((ctx.workload["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION, "0") or 0)
+        wanted = ctx.step.to_revision
+        if wanted is None:
+            older = [r for r in revisions if r < current]
+            if not older:
+                raise Refused("NoPreviousRevision", f"{ctx.target} has no revision before {current} to go back to")
+            wanted = max(older)
+        if wanted not in revisions:
+            raise Refused("RevisionNotFound", f"{ctx.target} has no revision {wanted} (has {sorted(revisions)})")
+        if wanted == current:
+            raise Refused("AlreadyAtRevision", f"{ctx.target} is already at revision {wanted}")
+        template = json.loads(json.dumps(revisions[wanted]["spec"]["template"]))
+        template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+        record = record_metadata(ctx, {"fromRevision": current, "toRevision": wanted})
+        # One JSON patch: the template is replaced (a merge patch would merge the
+        # old template into the new), the record is added, and the `test` op is
+        # the resourceVersion precondition: all of it happens, or none.
+        ops: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": record["resourceVersion"]}
+        ]
+        if ctx.workload["metadata"].get("annotations") is None:
+            ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
+        for key, value in record["annotations"].items():
+            ops.append(
+                {
+                    "op": "add",
+                    "path": "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1"),
+                    "value": value,
+                }
+            )
+        ops.append({"op": "replace", "path": "/spec/template", "value": template})
+        ctx.cluster.request(
+            "PATCH",
+            ctx.cluster.workload_path(ctx.target.kind, ctx.target.namespace, ctx.target.name),
+            query={"dryRun": "All"} if dry_run else None,
+            body=ops,
+            content_type="application/json-patch+json",
+        )
+        return Applied(
+            f"back to revision {wanted} (from {current})",
+            f"{ctx.target}: spec.template := ReplicaSet {revisions[wanted]['metadata']['name']} (revision {wanted})",
+            {"fromRevision": current, "toRevision": wanted},
+        )
+
+    def revert(self, ctx: Context, record: dict[str, Any]) -> str | None:
+        details = record.get("details") or {}
+        back = details.get("fromRevision")
+        if not back:
+            return None
+        revisions = self._revisions(ctx)
+        if back not in revisions:
+            return None
+        template = json.loads(json.dumps(revisions[back]["spec"]["template"]))
+        template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+        ctx.cluster.request(
+            "PATCH",
+            ctx.cluster.workload_path(ctx.target.kind, ctx.target.namespace, ctx.target.name),
+            body=[{"op": "replace", "path": "/spec/template", "value": template}],
+            content_type="application/json-patch+json",
+        )
+        return f"template of revision {back} restored"
+
+
+class DeletePod(_NoProgress):
+    """Delete the one worst pod of the workload (most restarts, not ready); its controller replaces it."""
+
+    name = "deletePod"
+
+    def _pods(self, ctx: Context) -> list[dict[str, Any]]:
+        selector = ((ctx.workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not selector:
+            raise Refused("NoSelector", f"{ctx.target} has no matchLabels selector to find its pods")
+        query = {"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))}
+        return list(
+            ctx.cluster.request("GET", f"/api/v1/namespaces/{quote(ctx.target.namespace)}/pods", query=query).get(
+                "items", []
+            )
+        )
+
+    def applied(self, ctx: Context) -> bool:
+        record = last_record(ctx.workload, self.name)
+        if record.get("actionId") != ctx.action_id:
+            return False
+        try:
+            pod = ctx.cluster.request(
+                "GET", f"/api/v1/namespaces/{quote(ctx.target.namespace)}/pods/{quote(record['pod'])}"
+            )
+        except NotFound:
+            return True
+        return pod["metadata"]["uid"] != record.get("uid") or bool(pod["metadata"].get("deletionTimestamp"))
+
+    def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
+        pods = [p for p in self._pods(ctx) if not p["metadata"].get("deletionTimestamp")]
+        if not pods:
+            raise Refused("NoPods", f"{ctx.target} has no pods")
+
+        def ready(pod: dict[str, Any]) -> bool:
+            return any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in (pod.get("status") or {}).get("conditions") or []
+            )
+
+        def restarts(pod: dict[str, Any]) -> int:
+            return sum(int(c.get("restartCount", 0)) for c in (pod.get("status") or {}).get("containerStatuses") or [])
+
+        worst = max(pods, key=lambda p: (not ready(p), restarts(p), p["metadata"]["name"]))
+        available_after = sum(1 for p in pods if ready(p)) - (1 if ready(worst) else 0)
+        floor = (ctx.limits.min_available if ctx.limits else None) or 0
+        if available_after < floor:
+            raise Refused(
+                "BlastRadiusExceeded",
+                f"deleting {worst['metadata']['name']} leaves {available_after} ready pods, below minAvailable {floor}",
+            )
+        name, uid = worst["metadata"]["name"], worst["metadata"]["uid"]
+        ctx.cluster.patch_workload(
+            ctx.target.kind,
+            ctx.target.namespace,
+            ctx.target.name,
+            {"metadata": record_metadata(ctx, {"pod": name, "uid": uid})},
+            dry_run=dry_run,
+        )
+        ctx.cluster.request(
+            "DELETE",
+            f"/api/v1/namespaces/{quote(ctx.target.namespace)}/pods/{quote(name)}",
+            query={"dryRun": "All"} if dry_run else None,
+            body={"preconditions": {"uid": uid}},
+        )
+        why = "not ready" if not ready(worst) else "ready"
+        return Applied(
+            f"deleted pod {name} ({why}, {restarts(worst)} restarts)",
+            f"Pod/{name} (uid {uid}): delete",
+            {"pod": name, "uid": uid},
+        )
+
+
+class CordonNode(_NoProgress):
+    """Mark the node the incident names (label ``node``) unschedulable, as `kubectl cordon` does."""
+
+    name = "cordonNode"
+    verifies_rollout = False
+
+    def _node(self, ctx: Context) -> str:
+        node = ctx.step.node or (ctx.incident["spec"].get("labels") or {}).get("node")
+        if not node:
+            raise Refused("NoNode", "neither the step nor the incident's labels name a node")
+        return str(node)
+
+    def applied(self, ctx: Context) -> bool:
+        try:
+            node = ctx.cluster.request("GET", f"/api/v1/nodes/{quote(self._node(ctx))}")
+        except (NotFound, Refused):
+            return False
+        return (node["metadata"].get("annotations") or {}).get(ACTION_ID_ANNOTATION) == ctx.action_id
+
+    def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
+        name = self._node(ctx)
+        nodes = ctx.cluster.request("GET", "/api/v1/nodes").get("items", [])
+        schedulable = [n["metadata"]["name"] for n in nodes if not (n.get("spec") or {}).get("unschedulable")]
+        if name not in {n["metadata"]["name"] for n in nodes}:
+            raise Refused("NodeNotFound", f"node {name} does not exist")
+        if schedulable == [name]:
+            raise Refused(
+                "LastSchedulableNode", f"node {name} is the last schedulable node; cordoning it stops all scheduling"
+            )
+        ctx.cluster.patch_workload(
+            ctx.target.kind,
+            ctx.target.namespace,
+            ctx.target.name,
+            {"metadata": record_metadata(ctx, {"node": name})},
+            dry_run=dry_run,
+        )
+        patch = {"metadata": {"annotations": {ACTION_ID_ANNOTATION: ctx.action_id}}, "spec": {"unschedulable": True}}
+        ctx.cluster.request(
+            "PATCH",
+            f"/api/v1/nodes/{quote(name)}",
+            query={"dryRun": "All"} if dry_run else None,
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+        return Applied(f"node {name} cordoned", f"Node/{name}: spec.unschedulable false -> true", {"node": name})
+
+    def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState:
+        name = (record.get("details") or {}).get("node") or self._node(ctx)
+        node = ctx.cluster.request("GET", f"/api/v1/nodes/{quote(name)}")
+        if (node.get("spec") or {}).get("unschedulable"):
+            return RolloutState(True, False, f"node {name} is unschedulable")
+        return RolloutState(False, True, f"node {name} is schedulable again (someone uncordoned it)")
+
+
+class RunJob(_NoProgress):
+    """A Job from the runbook's template, with a deadline: the "custom script" remediation."""
+
+    name = "runJob"
+    verifies_rollout = False
+
+    def job_name(self, ctx: Context) -> str:
+        return f"onduty-{ctx.step.name}-{hashlib.sha256(ctx.action_id.encode()).hexdigest()[:8]}"[:63]
+
+    def applied(self, ctx: Context) -> bool:
+        try:
+            ctx.cluster.request(
+                "GET", f"/apis/batch/v1/namespaces/{quote(ctx.target.namespace)}/jobs/{quote(self.job_name(ctx))}"
+            )
+        except NotFound:
+            return False
+        return True
+
+    def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
+        spec = ctx.step.job
+        if spec is None:
+            raise Refused("NoJobTemplate", "the step has no job template")
+        template = json.loads(json.dumps(spec.template))
+        template.setdefault("spec", {})["restartPolicy"] = "Never"
+        name = self.job_name(ctx)
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": name,
+                "labels": {"app.kubernetes.io/managed-by": "onduty", "onduty.dev/step": ctx.step.name},
+                "annotations": {ACTION_ID_ANNOTATION: ctx.action_id, "onduty.dev/incident": ctx.incident_ref},
+            },
+            "spec": {
+                "template": template,
+                "backoffLimit": spec.backoff_limit,
+                "activeDeadlineSeconds": spec.active_deadline_seconds,
+                # Kept an hour for the post-mortem, then garbage-collected.
+                "ttlSecondsAfterFinished": 3600,
+            },
+        }
+        ctx.cluster.patch_workload(
+            ctx.target.kind,
+            ctx.target.namespace,
+            ctx.target.name,
+            {"metadata": record_metadata(ctx, {"job": name})},
+            dry_run=dry_run,
+        )
+        ctx.cluster.request(
+            "POST",
+            f"/apis/batch/v1/namespaces/{quote(ctx.target.namespace)}/jobs",
+            query={"dryRun": "All"} if dry_run else None,
+            body=job,
+        )
+        return Applied(
+            f"job {name} created (deadline {spec.active_deadline_seconds}s)",
+            f"Job/{name}: create {_shown(job)}",
+            {"job": name},
+        )
+
+    def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState:
+        name = (record.get("details") or {}).get("job") or self.job_name(ctx)
+        job = ctx.cluster.request("GET", f"/apis/batch/v1/namespaces/{quote(ctx.target.namespace)}/jobs/{quote(name)}")
+        for cond in (job.get("status") or {}).get("conditions") or []:
+            if cond.get("status") == "True" and cond.get("type") == "Complete":
+                return RolloutState(True, False, f"job {name} completed")
+            if cond.get("status") == "True" and cond.get("type") == "Failed":
+                return RolloutState(False, True, f"job {name} failed: {cond.get('reason')}: {cond.get('message', '')}")
+        return RolloutState(False, False, f"job {name} running")
+
+
+class ArgoRollback(_NoProgress):
+    """Roll an Argo CD Application back to its previous (or a named) history entry."""
+
+    name = "argoRollback"
+
+    def _app(self, ctx: Context) -> str:
+        if not ctx.step.application:
+            raise Refused("NoApplication", "the step names no Argo CD application")
+        return ctx.step.application
+
+    def applied(self, ctx: Context) -> bool:
+        try:
+            app = argo_adapter.get_application(
+                ctx.cluster, ctx.step.application_namespace or ctx.target.namespace, self._app(ctx)
+            )
+        except (NotFound, Refused):
+            return False
+        return argo_adapter.applied_by(app, ctx.action_id)
+
+    def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
+        namespace = ctx.step.application_namespace or ctx.target.namespace
+        result = argo_adapter.rollback(
+            ctx.cluster,
+            namespace,
+            self._app(ctx),
+            to_id=ctx.step.to_history_id,
+            action_id=ctx.action_id,
+            allow_suspend_automated=ctx.allow_suspend_automated_sync,
+            dry_run=dry_run,
+            reason=f"onduty incident {ctx.incident_ref}",
+        )
+        if result.outcome == "Refused":
+            raise Refused(result.reason, result.message)
+        if not dry_run:
+            ctx.cluster.patch_workload(
+                ctx.target.kind,
+                ctx.target.namespace,
+                ctx.target.name,
+                {"metadata": record_metadata(ctx, {"application": self._app(ctx)})},
+            )
+        return Applied(
+            result.message,
+            result.diff,
+            {
+                "application": self._app(ctx),
+                "namespace": namespace,
+                "revision": result.target_revision,
+                "revisions": list(result.target_revisions),
+            },
+        )
+
+    def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState:
+        details = record.get("details") or {}
+        app = argo_adapter.get_application(
+            ctx.cluster, details.get("namespace") or ctx.target.namespace, details.get("application") or self._app(ctx)
+        )
+        state = argo_domain.rollback_state(app, details.get("revision", ""), tuple(details.get("revisions") or ()))
+        return RolloutState(state.done, state.failed, state.message)
+
+
+EXECUTORS: dict[str, Executor] = {
+    e.name: e for e in (RolloutRestart(), Scale(), RolloutUndo(), DeletePod(), CordonNode(), RunJob(), ArgoRollback())
+}
