@@ -234,7 +234,7 @@ def owned_by_release(obj: Mapping[str, Any], release: str, namespace: str) -> di
 
 
 def removed_fields(previous: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch of nulls: the map keys ``previous`` rendered that ``target`` does not.
+    """A JSON merge patch of nulls: the map keys ``previous`` rendered that ``target`` does not (leaves only).
 
     Server-side apply never removes a field another manager (Helm) set, so
     this is the deleting half of Helm's three-way merge. It stops at lists:
@@ -245,12 +245,14 @@ def removed_fields(previous: Mapping[str, Any], target: Mapping[str, Any]) -> di
     for key, old in previous.items():
         if key in ("apiVersion", "kind", "status"):
             continue
-        if key not in target:
-            patch[key] = None
-        elif isinstance(old, Mapping) and isinstance(target[key], Mapping):
-            inner = removed_fields(old, target[key])
+        new = target.get(key)
+        if isinstance(old, Mapping) and (new is None or isinstance(new, Mapping)):
+            # Key by key, never the whole map: others' keys (Helm's own annotations) stay.
+            inner = removed_fields(old, new or {})
             if inner:
                 patch[key] = inner
+        elif key not in target:
+            patch[key] = None
     if "metadata" in patch:
         # Of metadata, only labels and annotations are the chart's to remove.
         patch["metadata"] = {k: v for k, v in patch["metadata"].items() if k in ("labels", "annotations")}
