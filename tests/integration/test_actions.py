@@ -1,0 +1,264 @@
+"""Every action of the catalogue on a real API server, through a running operator:
+what it changes, its bounds, its dry run, and what a SIGKILL in the middle does.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from kit import deployment_manifest, wait_for
+
+
+def apply(cluster, obj):
+    cluster.kubectl("apply", "-f", "-", input_=json.dumps(obj))
+
+
+def setup(cluster, namespace, step, *, policy=None, labels=None, workload="web"):
+    """A runbook with one step, a policy allowing it, and a hand-made incident that triggers it."""
+    apply(
+        cluster,
+        {
+            "apiVersion": "onduty.dev/v1alpha1",
+            "kind": "Runbook",
+            "metadata": {"name": "rb", "namespace": namespace},
+            "spec": {"match": {"alertnames": ["Broken"]}, "remediation": {"steps": [{"name": "fix", **step}]}},
+        },
+    )
+    apply(
+        cluster,
+        {
+            "apiVersion": "onduty.dev/v1alpha1",
+            "kind": "RemediationPolicy",
+            "metadata": {"name": f"p-{namespace}"},
+            "spec": {"scope": {"namespaces": [namespace]}, "allowedActions": [step["action"]], **(policy or {})},
+        },
+    )
+    name = f"inc-{uuid.uuid4().hex[:6]}"
+    apply(
+        cluster,
+        {
+            "apiVersion": "onduty.dev/v1alpha1",
+            "kind": "Incident",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "title": "broken",
+                "severity": "critical",
+                "labels": {"alertname": "Broken", **(labels or {})},
+                "workload": {"kind": "Deployment", "name": workload},
+            },
+        },
+    )
+    return name
+
+
+def outcome(cluster, namespace, name, timeout=90):
+    def probe():
+        inc = cluster.get_json("incident.onduty.dev", name, "-n", namespace)
+        actions = (inc.get("status") or {}).get("actions") or []
+        finished = actions and actions[0]["state"] in ("Succeeded", "Failed", "Denied", "DryRun")
+        return inc if finished and inc["status"].get("phase") in ("Mitigated", "Escalated") else None
+
+    incident = wait_for(probe, timeout=timeout, what=f"incident {name} to finish its step")
+    return incident["status"]["actions"][0]
+
+
+def get_deployment(cluster, namespace, name="web"):
+    return cluster.get_json("deployment", name, "-n", namespace)
+
+
+def test_scale_by_a_factor_within_the_blast_radius(cluster, namespace, deployment, operator):
+    name = setup(cluster, namespace, {"action": "scale", "factor": 2}, policy={"blastRadius": {"maxScaleFactor": 2}})
+    action = outcome(cluster, namespace, name)
+    assert (action["state"], action["message"].split(";")[0]) == ("Succeeded", "all 4 replicas updated and available")
+    assert action["details"] == {"from": 2, "to": 4}
+    assert get_deployment(cluster, namespace)["spec"]["replicas"] == 4
+
+
+def test_scale_beyond_the_policy_factor_is_refused(cluster, namespace, deployment, operator):
+    name = setup(cluster, namespace, {"action": "scale", "replicas": 10}, policy={"blastRadius": {"maxScaleFactor": 2}})
+    action = outcome(cluster, namespace, name)
+    assert (action["state"], action["reason"]) == ("Denied", "BlastRadiusExceeded")
+    assert "maxScaleFactor 2" in action["message"]
+    assert get_deployment(cluster, namespace)["spec"]["replicas"] == 2
+
+
+def test_scale_of_a_workload_under_an_hpa_raises_the_hpa_floor(cluster, namespace, deployment, operator):
+    apply(
+        cluster,
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 2,
+                "maxReplicas": 6,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+                    }
+                ],
+            },
+        },
+    )
+    name = setup(cluster, namespace, {"action": "scale", "replicas": 3})
+    action = outcome(cluster, namespace, name)
+    assert action["state"] == "Succeeded"
+    assert action["details"]["hpa"] == "web"
+    hpa = cluster.get_json("hpa", "web", "-n", namespace)
+    assert hpa["spec"]["minReplicas"] == 3
+    # The HPA controller enforces its floor even without metrics: the Deployment follows.
+    wait_for(
+        lambda: get_deployment(cluster, namespace)["spec"]["replicas"] == 3,
+        timeout=60,
+        what="the HPA to scale web to 3",
+    )
+
+
+def test_dry_run_scale_changes_nothing_and_records_the_change(cluster, namespace, deployment, operator):
+    name = setup(cluster, namespace, {"action": "scale", "replicas": 3}, policy={"dryRun": True})
+    action = outcome(cluster, namespace, name)
+    assert action["state"] == "DryRun"
+    assert "spec.replicas 2 -> 3" in action["diff"]
+    assert get_deployment(cluster, namespace)["spec"]["replicas"] == 2
+    assert "onduty.dev/last-scale" not in (get_deployment(cluster, namespace)["metadata"].get("annotations") or {})
+
+
+def test_rollout_undo_goes_back_to_the_previous_revision_like_kubectl(cluster, namespace, deployment, operator):
+    cluster.kubectl("set", "image", "deployment/web", "app=registry.local/app:2.0", "-n", namespace)
+    wait_for(
+        lambda: (
+            get_deployment(cluster, namespace)["status"].get("updatedReplicas") == 2
+            and get_deployment(cluster, namespace)["metadata"]["annotations"].get("deployment.kubernetes.io/revision")
+            == "2"
+        ),
+        what="revision 2 rolled out",
+    )
+    replicasets = {rs["metadata"]["name"] for rs in cluster.get_json("replicasets", "-n", namespace)["items"]}
+    name = setup(cluster, namespace, {"action": "rolloutUndo"})
+    action = outcome(cluster, namespace, name)
+    assert action["state"] == "Succeeded"
+    assert action["details"] == {"fromRevision": 2, "toRevision": 1}
+    after = get_deployment(cluster, namespace)
+    assert after["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/app:1.0"
+    assert after["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    # As with kubectl rollout undo, the old ReplicaSet is reused, not a new one made.
+    assert {rs["metadata"]["name"] for rs in cluster.get_json("replicasets", "-n", namespace)["items"]} == replicasets
+
+
+def test_rollout_undo_with_nothing_to_go_back_to_is_refused(cluster, namespace, deployment, operator):
+    name = setup(cluster, namespace, {"action": "rolloutUndo"})
+    action = outcome(cluster, namespace, name)
+    assert (action["state"], action["reason"]) == ("Denied", "NoPreviousRevision")
+
+
+def test_delete_pod_removes_one_pod_and_its_replacement_becomes_ready(cluster, namespace, deployment, operator):
+    before = {p["metadata"]["name"] for p in cluster.get_json("pods", "-n", namespace, "-l", "app=web")["items"]}
+    name = setup(cluster, namespace, {"action": "deletePod"}, policy={"blastRadius": {"minAvailable": 1}})
+    action = outcome(cluster, namespace, name)
+    assert action["state"] == "Succeeded"
+    assert action["details"]["pod"] in before
+    after = {
+        p["metadata"]["name"]
+        for p in cluster.get_json("pods", "-n", namespace, "-l", "app=web")["items"]
+        if not p["metadata"].get("deletionTimestamp")
+    }
+    assert action["details"]["pod"] not in after
+    assert len(after) == 2
+
+
+def test_delete_pod_that_would_break_min_available_is_refused(cluster, namespace, deployment, operator):
+    name = setup(cluster, namespace, {"action": "deletePod"}, policy={"blastRadius": {"minAvailable": 2}})
+    action = outcome(cluster, namespace, name)
+    assert (action["state"], action["reason"]) == ("Denied", "BlastRadiusExceeded")
+    assert len(cluster.get_json("pods", "-n", namespace, "-l", "app=web")["items"]) == 2
+
+
+def test_cordon_node_marks_the_named_node_unschedulable(cluster, namespace, deployment, operator):
+    node = f"kwok-extra-{namespace}"
+    apply(
+        cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": node, "annotations": {"kwok.x-k8s.io/node": "fake"}, "labels": {"type": "kwok"}},
+        },
+    )
+    try:
+        name = setup(cluster, namespace, {"action": "cordonNode"}, labels={"node": node})
+        action = outcome(cluster, namespace, name)
+        assert action["state"] == "Succeeded"
+        assert cluster.get_json("node", node)["spec"]["unschedulable"] is True
+        assert cluster.get_json("node", "kwok-node-0")["spec"].get("unschedulable") is not True
+    finally:
+        cluster.kubectl("delete", "node", node, "--wait=false", check=False)
+
+
+def test_cordoning_the_last_schedulable_node_is_refused(cluster, namespace, deployment, operator):
+    nodes = [n["metadata"]["name"] for n in cluster.get_json("nodes")["items"] if not n["spec"].get("unschedulable")]
+    if len(nodes) != 1:  # another test's extra node is still going away
+        wait_for(
+            lambda: len([n for n in cluster.get_json("nodes")["items"] if not n["spec"].get("unschedulable")]) == 1,
+            what="a single schedulable node",
+        )
+    name = setup(cluster, namespace, {"action": "cordonNode"}, labels={"node": "kwok-node-0"})
+    action = outcome(cluster, namespace, name)
+    assert (action["state"], action["reason"]) == ("Denied", "LastSchedulableNode")
+    assert cluster.get_json("node", "kwok-node-0")["spec"].get("unschedulable") is not True
+
+
+def test_run_job_runs_the_template_to_completion(cluster, namespace, deployment, operator):
+    template = {
+        "spec": {
+            "containers": [
+                {"name": "clean", "image": "registry.local/tools:1", "command": ["sh", "-c", "rm -rf /tmp/*"]}
+            ],
+            "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+        }
+    }
+    name = setup(cluster, namespace, {"action": "runJob", "job": {"template": template, "activeDeadlineSeconds": 120}})
+    action = outcome(cluster, namespace, name)
+    assert action["state"] == "Succeeded"
+    job = cluster.get_json("job", action["details"]["job"], "-n", namespace)
+    assert job["spec"]["activeDeadlineSeconds"] == 120
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert job["metadata"]["annotations"]["onduty.dev/action-id"] == action["id"]
+    assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
+
+
+def test_sigkill_during_verification_neither_loses_nor_repeats_the_action(cluster, namespace, operator_factory):
+    manifest = json.loads(deployment_manifest("slow", namespace, replicas=2))
+    manifest["spec"]["minReadySeconds"] = 4  # the rollout takes a few seconds: time to kill the operator in it
+    apply(cluster, manifest)
+    wait_for(
+        lambda: get_deployment(cluster, namespace, "slow")["status"].get("availableReplicas") == 2,
+        timeout=60,
+        what="slow available",
+    )
+    generation = get_deployment(cluster, namespace, "slow")["metadata"]["generation"]
+    first = operator_factory().start()
+    name = setup(cluster, namespace, {"action": "rolloutRestart"}, workload="slow")
+    wait_for(
+        lambda: (
+            (cluster.get_json("incident.onduty.dev", name, "-n", namespace).get("status") or {}).get("lastAction")
+            == "rolloutRestart Applied"
+        ),
+        timeout=60,
+        interval=0.05,
+        what="the restart to be applied",
+    )
+    first.kill()  # SIGKILL: no cleanup, mid-verification
+    assert (
+        (cluster.get_json("incident.onduty.dev", name, "-n", namespace)["status"]["lastAction"])
+        == "rolloutRestart Applied"
+    )
+    operator_factory().start()
+    action = outcome(cluster, namespace, name)
+    assert action["state"] == "Succeeded"
+    assert (
+        get_deployment(cluster, namespace, "slow")["metadata"]["generation"] == generation + 1
+    )  # restarted exactly once
+    timeline = cluster.get_json("incident.onduty.dev", name, "-n", namespace)["status"]["timeline"]
+    assert [e["reason"] for e in timeline].count("RemediationApplied") == 1
