@@ -5,9 +5,10 @@ what it changes, its bounds, its dry run, and what a SIGKILL in the middle does.
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 
-from kit import deployment_manifest, wait_for
+from kit import REPO, deployment_manifest, wait_for
 
 
 def apply(cluster, obj):
@@ -59,7 +60,13 @@ def outcome(cluster, namespace, name, timeout=90):
         finished = actions and actions[0]["state"] in ("Succeeded", "Failed", "Denied", "DryRun")
         return inc if finished and inc["status"].get("phase") in ("Mitigated", "Escalated") else None
 
-    incident = wait_for(probe, timeout=timeout, what=f"incident {name} to finish its step")
+    try:
+        incident = wait_for(probe, timeout=timeout, what=f"incident {name} to finish its step")
+    except AssertionError as error:  # say where it got stuck
+        status = cluster.get_json("incident.onduty.dev", name, "-n", namespace).get("status") or {}
+        raise AssertionError(
+            f"{error}: {json.dumps({k: status.get(k) for k in ('phase', 'actions', 'timeline')})}"
+        ) from None
     return incident["status"]["actions"][0]
 
 
@@ -262,3 +269,138 @@ def test_sigkill_during_verification_neither_loses_nor_repeats_the_action(cluste
     )  # restarted exactly once
     timeline = cluster.get_json("incident.onduty.dev", name, "-n", namespace)["status"]["timeline"]
     assert [e["reason"] for e in timeline].count("RemediationApplied") == 1
+
+
+def test_helm_rollback_through_the_operator_shows_in_helm_history(cluster, namespace, operator, tmp_path):
+    chart = REPO / "tests/fixtures/charts/demo"
+    env = {
+        "HELM_CONFIG_HOME": str(tmp_path / "c"),
+        "HELM_CACHE_HOME": str(tmp_path / "k"),
+        "HELM_DATA_HOME": str(tmp_path / "d"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+
+    def helm(*args: str) -> str:
+        result = subprocess.run(
+            [str(cluster.bin_dir / "helm"), "--kubeconfig", str(cluster.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    helm("install", "shop", str(chart), "-n", namespace, "--wait", "--timeout", "60s")
+    helm(
+        "upgrade",
+        "shop",
+        str(chart),
+        "-n",
+        namespace,
+        "--set",
+        "image=registry.local/demo:2.0",
+        "--wait",
+        "--timeout",
+        "60s",
+    )
+    name = setup(cluster, namespace, {"action": "helmRollback"}, workload="shop")
+    action = outcome(cluster, namespace, name)
+    assert action["state"] == "Succeeded", action
+    assert (action["details"]["release"], action["details"]["toRevision"], action["details"]["newRevision"]) == (
+        "shop",
+        1,
+        3,
+    )
+    history = json.loads(helm("history", "shop", "-n", namespace, "-o", "json"))
+    assert [(h["revision"], h["status"], h["description"]) for h in history][-2:] == [
+        (2, "superseded", "Upgrade complete"),
+        (3, "deployed", "Rollback to 1"),
+    ]
+    image = get_deployment(cluster, namespace, "shop")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "registry.local/demo:1.0"
+
+
+def test_argo_rollback_through_the_operator_notes_out_of_sync(cluster, namespace, deployment, operator, kube):
+    from argocd_standin import ArgoStandIn
+
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "tests/fixtures/crds/application-crd.yaml")
+    )
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
+    source = {"repoURL": "https://git.example.com/shop.git", "path": "web", "targetRevision": "main"}
+    old, new = "a" * 40, "b" * 40
+    kube.request(
+        "POST",
+        f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications",
+        body={
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "web"},
+            "spec": {
+                "project": "default",
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+                "source": source,
+                "syncPolicy": {"automated": {"prune": True}},
+            },
+            "status": {
+                "history": [
+                    {"id": 0, "revision": old, "deployedAt": "2026-11-01T10:00:00Z", "source": source},
+                    {"id": 1, "revision": new, "deployedAt": "2026-11-28T10:00:00Z", "source": source},
+                ],
+                "sync": {"status": "Synced", "revision": new},
+            },
+        },
+    )
+    with ArgoStandIn(kube, namespace):
+        name = setup(
+            cluster,
+            namespace,
+            {"action": "argoRollback", "application": "web"},
+            policy={"allowSuspendAutomatedSync": True},
+        )
+        action = outcome(cluster, namespace, name)
+    assert action["state"] == "Succeeded", action
+    assert "OutOfSync" in action["message"]
+    app = kube.request("GET", f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications/web")
+    assert "automated" not in (app["spec"].get("syncPolicy") or {})
+    assert app["status"]["history"][-1]["revision"] == old
+    assert app["status"]["sync"]["status"] == "OutOfSync"
+
+
+def test_argo_rollback_is_refused_while_automated_sync_is_on_unless_the_policy_allows_suspending_it(
+    cluster, namespace, deployment, operator, kube
+):
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "tests/fixtures/crds/application-crd.yaml")
+    )
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
+    source = {"repoURL": "https://git.example.com/shop.git", "path": "web", "targetRevision": "main"}
+    kube.request(
+        "POST",
+        f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications",
+        body={
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "web"},
+            "spec": {
+                "project": "default",
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+                "source": source,
+                "syncPolicy": {"automated": {}},
+            },
+            "status": {
+                "history": [
+                    {"id": 0, "revision": "a" * 40, "deployedAt": "2026-11-01T10:00:00Z", "source": source},
+                    {"id": 1, "revision": "b" * 40, "deployedAt": "2026-11-28T10:00:00Z", "source": source},
+                ]
+            },
+        },
+    )
+    name = setup(cluster, namespace, {"action": "argoRollback", "application": "web"})
+    action = outcome(cluster, namespace, name)
+    assert (action["state"], action["reason"]) == ("Denied", "AutomatedSyncEnabled")
+    app = kube.request("GET", f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications/web")
+    assert "operation" not in app

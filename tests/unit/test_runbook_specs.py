@@ -115,7 +115,10 @@ def test_a_runbook_may_only_match_and_have_no_remediation() -> None:
             _spec("remediation.steps.0.name", "r" * 41), "remediation.steps[0].name", "at most 40", id="long-name"
         ),
         pytest.param(
-            _spec("remediation.steps.1.action", "deleteNamespace"), "remediation.steps[1].action", "'deleteNamespace'", id="action"
+            _spec("remediation.steps.1.action", "deleteNamespace"),
+            "remediation.steps[1].action",
+            "'deleteNamespace'",
+            id="action",
         ),
         pytest.param(
             _spec("remediation.steps.0.cooldown", "15 minutes"),
@@ -204,3 +207,25 @@ def test_a_selector_is_more_specific_with_every_requirement() -> None:
     assert _selector().specificity == 0
     assert _selector({"team": "shop"}).specificity == 1
     assert _selector({"team": "shop"}, ("env", "Exists", [])).specificity == 2
+
+
+def test_the_crds_offer_exactly_the_actions_the_operator_can_run() -> None:
+    """One list of actions: a CRD enum that drifts from the code would accept runbooks the operator rejects."""
+    from pathlib import Path
+
+    import yaml
+
+    from onduty.domain.runbooks import ACTIONS
+
+    crds = Path(__file__).resolve().parents[2] / "crds"
+    runbook = yaml.safe_load((crds / "onduty.dev_runbooks.yaml").read_text())
+    step = runbook["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "remediation"
+    ]
+    enum = step["properties"]["steps"]["items"]["properties"]["action"]["enum"]
+    policy = yaml.safe_load((crds / "onduty.dev_remediationpolicies.yaml").read_text())
+    allowed = policy["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "allowedActions"
+    ]
+    assert sorted(enum) == sorted(ACTIONS)
+    assert sorted(allowed["items"]["enum"]) == sorted(ACTIONS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,16 +20,10 @@ from onduty.domain.durations import parse_duration
 from onduty.domain.promql import Comparison
 from onduty.domain.severity import Severity
 
-Action = Literal["rolloutRestart", "scale", "rolloutUndo", "deletePod", "cordonNode", "runJob", "argoRollback"]
-ACTIONS: tuple[str, ...] = (
-    "rolloutRestart",
-    "scale",
-    "rolloutUndo",
-    "deletePod",
-    "cordonNode",
-    "runJob",
-    "argoRollback",
-)
+Action = Literal[
+    "rolloutRestart", "scale", "rolloutUndo", "deletePod", "cordonNode", "runJob", "argoRollback", "helmRollback"
+]
+ACTIONS: tuple[str, ...] = get_args(Action)  # one list: the CRD enums are checked against it in the tests
 # A restart that did not help within 15 minutes should not be repeated by a
 # machine on the same workload: long enough for a human to look, short enough
 # that the next genuinely new incident can still use it.

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from onduty.adapters import argocd as argo_adapter
+from onduty.adapters import helm_rollback
 from onduty.adapters.kube import Cluster, NotFound
 from onduty.domain import argocd as argo_domain
 from onduty.domain.alerts import rfc3339
@@ -136,7 +137,11 @@ class _NoProgress:
         return None
 
 
-class RolloutRestart(_NoProgress):
+class RolloutLike(_NoProgress):
+    """Actions whose whole effect is a workload rollout: its state is the verification message."""
+
+
+class RolloutRestart(RolloutLike):
     name = "rolloutRestart"
 
     def applied(self, ctx: Context) -> bool:
@@ -161,7 +166,7 @@ class RolloutRestart(_NoProgress):
         )
 
 
-class Scale(_NoProgress):
+class Scale(RolloutLike):
     """Scale to a number or by a factor, inside the runbook's and the policies' bounds; HPA-aware."""
 
     name = "scale"
@@ -274,7 +279,7 @@ class Scale(_NoProgress):
         return None
 
 
-class RolloutUndo(_NoProgress):
+class RolloutUndo(RolloutLike):
     """What `kubectl rollout undo` does: the old ReplicaSet's pod template back on the Deployment."""
 
     name = "rolloutUndo"
@@ -360,7 +365,7 @@ class RolloutUndo(_NoProgress):
         return f"template of revision {back} restored"
 
 
-class DeletePod(_NoProgress):
+class DeletePod(RolloutLike):
     """Delete the one worst pod of the workload (most restarts, not ready); its controller replaces it."""
 
     name = "deletePod"
@@ -591,12 +596,9 @@ class ArgoRollback(_NoProgress):
         if result.outcome == "Refused":
             raise Refused(result.reason, result.message)
         if not dry_run:
-            ctx.cluster.patch_workload(
-                ctx.target.kind,
-                ctx.target.namespace,
-                ctx.target.name,
-                {"metadata": record_metadata(ctx, {"application": self._app(ctx)})},
-            )
+            meta = record_metadata(ctx, {"application": self._app(ctx)})
+            meta.pop("resourceVersion")  # the rollback is done and owned by its action id
+            ctx.cluster.patch_workload(ctx.target.kind, ctx.target.namespace, ctx.target.name, {"metadata": meta})
         return Applied(
             result.message,
             result.diff,
@@ -617,6 +619,61 @@ class ArgoRollback(_NoProgress):
         return RolloutState(state.done, state.failed, state.message)
 
 
-EXECUTORS: dict[str, Executor] = {
-    e.name: e for e in (RolloutRestart(), Scale(), RolloutUndo(), DeletePod(), CordonNode(), RunJob(), ArgoRollback())
-}
+class HelmRollback(RolloutLike):
+    """Roll a Helm release back through Helm's own release storage; `helm history` shows it as helm would."""
+
+    name = "helmRollback"
+
+    def release(self, ctx: Context) -> str:
+        meta = ctx.workload["metadata"]
+        release = (
+            ctx.step.release
+            or (meta.get("annotations") or {}).get("meta.helm.sh/release-name")
+            or (meta.get("labels") or {}).get("app.kubernetes.io/instance")
+        )
+        if not release:
+            raise Refused("NoRelease", f"the step names no release and {ctx.target} carries no Helm release annotation")
+        return str(release)
+
+    def applied(self, ctx: Context) -> bool:
+        try:
+            return helm_rollback.applied_by(ctx.cluster, ctx.target.namespace, self.release(ctx), ctx.action_id)
+        except Refused:
+            return False
+
+    def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
+        release = self.release(ctx)
+        result = helm_rollback.rollback(
+            ctx.cluster,
+            ctx.target.namespace,
+            release,
+            to_revision=ctx.step.to_revision,
+            action_id=ctx.action_id,
+            dry_run=dry_run,
+        )
+        if result.outcome in ("Refused", "Failed"):
+            raise Refused(result.reason, result.message)
+        if not dry_run:
+            # The rollback is done and owned by its action id; the record needs no
+            # precondition (the rollout it started keeps changing the workload).
+            meta = record_metadata(ctx, {"release": release, "revision": result.new_revision})
+            meta.pop("resourceVersion")
+            ctx.cluster.patch_workload(ctx.target.kind, ctx.target.namespace, ctx.target.name, {"metadata": meta})
+        return Applied(
+            result.message,
+            result.summary,
+            {"release": release, "toRevision": result.target_revision, "newRevision": result.new_revision},
+        )
+
+
+_ALL: list[Executor] = [
+    RolloutRestart(),
+    Scale(),
+    RolloutUndo(),
+    DeletePod(),
+    CordonNode(),
+    RunJob(),
+    ArgoRollback(),
+    HelmRollback(),
+]
+EXECUTORS: dict[str, Executor] = {e.name: e for e in _ALL}

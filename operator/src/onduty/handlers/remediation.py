@@ -26,7 +26,7 @@ from onduty.adapters.prometheus import Prometheus, PrometheusUnavailable
 from onduty.domain import guardrails, incidents, policies, promql, silences, timeline
 from onduty.domain.alerts import rfc3339
 from onduty.domain.durations import parse_duration
-from onduty.domain.rollouts import rollout_state
+from onduty.domain.rollouts import RolloutState, rollout_state
 from onduty.domain.runbooks import MetricCheck, RunbookRef, RunbookSpec, select_runbook
 from onduty.domain.severity import normalise
 from onduty.domain.timeline import Entry
@@ -501,7 +501,13 @@ class IncidentWorker:
                 )
                 state = await self._call(executor.progress, ctx, record)
                 if state.done and executor.verifies_rollout:
-                    state = rollout_state(target["kind"], workload)
+                    rollout = rollout_state(target["kind"], workload)
+                    shown = (
+                        rollout.message
+                        if isinstance(executor, actions.RolloutLike)
+                        else f"{state.message}; {rollout.message}"
+                    )
+                    state = RolloutState(rollout.done, rollout.failed, shown)
             except NotFound:
                 await finish(
                     False, "TargetNotFound", f"{target['kind']}/{target['name']} disappeared during verification"
