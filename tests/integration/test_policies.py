@@ -5,6 +5,8 @@ cluster-wide pause, and a runbook storm that must not exceed the concurrency cap
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 from kit import am_alert, am_payload, deployment_manifest, post_json, wait_for
@@ -250,3 +252,37 @@ def test_a_runbook_storm_never_exceeds_the_concurrency_cap(cluster, namespace, o
     assert 1 <= peak <= cap
     held = [i for i in items if any(e["reason"] == "ConcurrencyLimited" for e in i["status"]["timeline"])]
     assert held  # the cap was reached and others waited
+
+
+def test_onduty_approve_records_the_authenticated_user(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    policy(cluster, f"approve-{namespace}", namespace, requireApproval=["rolloutRestart"])
+    fire(operator, namespace)
+    waiting = incident_where(
+        cluster, namespace, lambda s: (s.get("lastAction") or "").endswith("AwaitingApproval"), "the approval request"
+    )
+    name = waiting["metadata"]["name"]
+    result = subprocess.run(
+        [sys.executable, "-m", "onduty.cli", "approve", name, "-n", namespace, "--kubeconfig", str(cluster.kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "as onduty-admin" in result.stdout  # the admin client certificate's CN, as the API server reports it
+    done = incident_where(
+        cluster, namespace, lambda s: s.get("lastAction") == "rolloutRestart Succeeded", "the approved restart"
+    )
+    assert done["status"]["actions"][0]["approval"]["decidedBy"] == "onduty-admin"
+
+
+def test_an_approval_request_expires(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    policy(cluster, f"approve-{namespace}", namespace, requireApproval=["rolloutRestart"], approvalTTL="3s")
+    before = generation(cluster, namespace)
+    fire(operator, namespace)
+    done = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the request to expire")
+    [action] = done["status"]["actions"]
+    assert (action["state"], action["reason"]) == ("Denied", "ApprovalExpired")
+    assert generation(cluster, namespace) == before

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from onduty.adapters.kube import Cluster, load_client
+from onduty.adapters.kube import Cluster, KubeError, load_client
 from onduty.app import ServeOptions, serve
 from onduty.bridge.app import DEFAULT_MAX_BODY, BridgeConfig
 from onduty.domain.grouping import DEFAULT_KEYS, GroupingConfig
@@ -100,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_args(bridge)
     _bridge_args(bridge)
 
+    for verb, what in (("approve", "let a waiting action run"), ("reject", "refuse a waiting action")):
+        decide = sub.add_parser(verb, help=f"{what}; records who you are (as the API server authenticates you)")
+        decide.add_argument("incident")
+        decide.add_argument("-n", "--namespace", dest="incident_namespace", default="default")
+        decide.add_argument("--step", help="the step (default: the one action waiting for approval)")
+        decide.add_argument("--kubeconfig", default=_env("KUBECONFIG", os.environ.get("KUBECONFIG")))
+        decide.add_argument("--context", default=_env("CONTEXT"))
+
     lint = sub.add_parser("lint", help="check Runbook manifests offline")
     lint.add_argument("files", nargs="+", type=Path)
     return parser
@@ -150,12 +158,52 @@ def _lint(files: list[Path]) -> int:
     return 1 if failures else 0
 
 
+def _decide(args: argparse.Namespace, *, approve: bool) -> int:
+    cluster = Cluster(load_client(args.kubeconfig, args.context))
+    try:
+        incident = cluster.get("incidents", args.incident_namespace, args.incident)
+    except KubeError as error:
+        print(f"onduty: {error}", file=sys.stderr)
+        return 1
+    waiting = [a for a in (incident.get("status") or {}).get("actions") or [] if a.get("state") == "AwaitingApproval"]
+    step = args.step
+    if step is None:
+        if len(waiting) != 1:
+            names = ", ".join(a.get("step", "?") for a in waiting) or "none"
+            print(
+                f"onduty: incident {args.incident} has {len(waiting)} action(s) waiting ({names}); name one with --step",
+                file=sys.stderr,
+            )
+            return 1
+        step = waiting[0]["step"]
+    # The API server says who we are; the annotation records it with the decision.
+    review = cluster.request(
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+    )
+    user = ((review.get("status") or {}).get("userInfo") or {}).get("username") or "unknown"
+    key = "onduty.dev/approve" if approve else "onduty.dev/reject"
+    cluster.merge_patch(
+        "incidents",
+        args.incident_namespace,
+        args.incident,
+        {"metadata": {"annotations": {key: step, "onduty.dev/approved-by": user}}},
+    )
+    print(
+        f"{'approved' if approve else 'rejected'} step {step} of incident {args.incident_namespace}/{args.incident} as {user}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _serve(args, operator=True, bridge=not args.no_bridge)
     if args.command == "bridge":
         return _serve(args, operator=False, bridge=True)
+    if args.command in ("approve", "reject"):
+        return _decide(args, approve=args.command == "approve")
     if args.command == "lint":
         return _lint(args.files)
     return 2
