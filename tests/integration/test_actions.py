@@ -8,6 +8,8 @@ import json
 import subprocess
 import uuid
 
+import pytest
+
 from kit import REPO, deployment_manifest, wait_for
 
 
@@ -404,3 +406,75 @@ def test_argo_rollback_is_refused_while_automated_sync_is_on_unless_the_policy_a
     assert (action["state"], action["reason"]) == ("Denied", "AutomatedSyncEnabled")
     app = kube.request("GET", f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications/web")
     assert "operation" not in app
+
+
+def test_failed_verification_stops_automation_escalates_and_reverts_when_asked(cluster, namespace, operator):
+    manifest = json.loads(deployment_manifest("stuck", namespace, replicas=2))
+    apply(cluster, manifest)
+    wait_for(
+        lambda: get_deployment(cluster, namespace, "stuck")["status"].get("availableReplicas") == 2,
+        what="stuck available",
+    )
+    # New pods can never be scheduled: the scale-up cannot become healthy.
+    cluster.kubectl(
+        "patch",
+        "deployment",
+        "stuck",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"template":{"spec":{"nodeSelector":{"no-such-node":"true"}}},"strategy":{"rollingUpdate":{"maxUnavailable":0}}}}',
+    )
+    name = setup(
+        cluster,
+        namespace,
+        {"action": "scale", "replicas": 3, "revertOnFailure": True, "verify": {"rolloutHealthyWithin": "5s"}},
+        workload="stuck",
+    )
+    action = outcome(cluster, namespace, name)
+    assert (action["state"], action["reason"]) == ("Failed", "VerificationTimeout")
+    assert "reverted: replicas back to 2" in action["message"]
+    incident = cluster.get_json("incident.onduty.dev", name, "-n", namespace)
+    assert incident["status"]["phase"] == "Escalated"
+    assert any(c["type"] == "EscalationRequired" and c["status"] == "True" for c in incident["status"]["conditions"])
+    assert get_deployment(cluster, namespace, "stuck")["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize(
+    ("step", "labels"),
+    [
+        ({"action": "rolloutRestart"}, {}),
+        ({"action": "deletePod"}, {}),
+        ({"action": "runJob", "job": {"template": {"spec": {"containers": [{"name": "x", "image": "x"}]}}}}, {}),
+        ({"action": "cordonNode"}, {"node": "kwok-node-0"}),
+    ],
+    ids=["rolloutRestart", "deletePod", "runJob", "cordonNode"],
+)
+def test_dry_run_of_each_action_changes_nothing(cluster, namespace, deployment, operator, step, labels):
+    pods = sorted(p["metadata"]["uid"] for p in cluster.get_json("pods", "-n", namespace)["items"])
+    generation = get_deployment(cluster, namespace)["metadata"]["generation"]
+    nodes = cluster.get_json("nodes")["items"]
+    if step["action"] == "cordonNode":
+        extra = f"kwok-extra-{namespace}"  # cordoning the last node is refused before any dry run
+        apply(
+            cluster,
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": extra, "annotations": {"kwok.x-k8s.io/node": "fake"}},
+            },
+        )
+    try:
+        name = setup(cluster, namespace, step, policy={"dryRun": True}, labels=labels)
+        action = outcome(cluster, namespace, name)
+    finally:
+        if step["action"] == "cordonNode":
+            cluster.kubectl("delete", "node", f"kwok-extra-{namespace}", "--wait=false", check=False)
+    assert action["state"] == "DryRun", action
+    assert action["diff"]
+    assert get_deployment(cluster, namespace)["metadata"]["generation"] == generation
+    assert sorted(p["metadata"]["uid"] for p in cluster.get_json("pods", "-n", namespace)["items"]) == pods
+    assert cluster.get_json("jobs", "-n", namespace)["items"] == []
+    assert not cluster.get_json("node", "kwok-node-0")["spec"].get("unschedulable")
+    assert len(nodes) >= 1

@@ -426,8 +426,8 @@ class DeletePod(RolloutLike):
         ctx.cluster.request(
             "DELETE",
             f"/api/v1/namespaces/{quote(ctx.target.namespace)}/pods/{quote(name)}",
-            query={"dryRun": "All"} if dry_run else None,
-            body={"preconditions": {"uid": uid}},
+            # With a body, the API server reads every delete option from it, dryRun included.
+            body={"preconditions": {"uid": uid}, **({"dryRun": ["All"]} if dry_run else {})},
         )
         why = "not ready" if not ready(worst) else "ready"
         return Applied(
