@@ -69,6 +69,7 @@ def main() -> int:
                 "crd/runbooks.onduty.dev",
                 "crd/incidents.onduty.dev",
                 "crd/alerts.onduty.dev",
+                "crd/remediationpolicies.onduty.dev",
             ],
             check=True,
         )
@@ -76,6 +77,7 @@ def main() -> int:
         subprocess.run(
             [*kubectl, "apply", "-n", "default", "-f", str(REPO / "manifests/samples/runbook.yaml")], check=True
         )
+        subprocess.run([*kubectl, "apply", "-f", str(REPO / "manifests/samples/remediationpolicy.yaml")], check=True)
         subprocess.run([*kubectl, "apply", "-f", "-"], input=DEMO_DEPLOYMENT.encode(), check=True)
         print(
             f"""

@@ -75,6 +75,13 @@ class WindowSpec(_Model):
     end: datetime | None = None
     reason: str = ""
 
+    @field_validator("start", "end")
+    @classmethod
+    def _zoned(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give the time with a UTC offset, e.g. 2026-11-27T00:00:00Z")
+        return value
+
     @model_validator(mode="after")
     def _shape(self) -> WindowSpec:
         recurring = self.cron is not None and self.duration is not None
@@ -247,8 +254,10 @@ def _freezes(scoped: Sequence[Policy], now: datetime) -> Verdict:
 
 def _cooldown(scoped: Sequence[Policy], state: TargetState, now: datetime) -> Verdict:
     floors = [(parse_duration(p.spec.cooldown), p.name) for p in scoped if p.spec.cooldown]
-    if not floors or state.last_same_action is None:
-        return Verdict("PolicyCooldown", True, "NoPolicyCooldown", "no policy cooldown applies")
+    if not floors:
+        return Verdict("PolicyCooldown", True, "NoPolicyCooldown", "no policy sets a cooldown")
+    if state.last_same_action is None:
+        return Verdict("PolicyCooldown", True, "NoRecentAction", "no earlier run of this action on this target")
     period, name = max(floors)
     ready = state.last_same_action + period
     if now < ready:

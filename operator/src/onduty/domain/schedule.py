@@ -34,7 +34,7 @@ class Cron:
         if len(parts) != 5:
             raise ScheduleError(f"cron {text!r}: expected 5 fields (minute hour day-of-month month day-of-week)")
         sets = [_field(part, name, lo, hi, text) for part, (name, lo, hi) in zip(parts, _FIELDS, strict=True)]
-        weekdays = frozenset(7 if d == 0 else d for d in sets[4]) | frozenset(0 for d in sets[4] if d == 7)
+        weekdays = frozenset(d % 7 for d in sets[4])  # 0 and 7 are both Sunday
         return cls(sets[0], sets[1], sets[2], sets[3], weekdays, parts[2] != "*", parts[4] != "*")
 
     def matches(self, moment: datetime) -> bool:
