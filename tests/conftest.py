@@ -171,3 +171,29 @@ def restart_policy(cluster: ClusterInfo, namespace: str) -> Iterator[str]:
     cluster.kubectl("apply", "-f", "-", input_=json.dumps(policy))
     yield name
     cluster.kubectl("delete", "remediationpolicy.onduty.dev", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def helm(cluster: ClusterInfo, tmp_path: Path):
+    """The real helm CLI, with its config, cache and data kept in the test's own directory."""
+    env = {
+        "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
+        "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
+        "HELM_DATA_HOME": str(tmp_path / "helm-data"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [str(cluster.bin_dir / "helm"), "--kubeconfig", str(cluster.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, f"helm {' '.join(args)} failed:\n{result.stderr}"
+        return result.stdout
+
+    return run

@@ -5,7 +5,6 @@ what it changes, its bounds, its dry run, and what a SIGKILL in the middle does.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 
 import pytest
@@ -273,28 +272,8 @@ def test_sigkill_during_verification_neither_loses_nor_repeats_the_action(cluste
     assert [e["reason"] for e in timeline].count("RemediationApplied") == 1
 
 
-def test_helm_rollback_through_the_operator_shows_in_helm_history(cluster, namespace, operator, tmp_path):
+def test_helm_rollback_through_the_operator_shows_in_helm_history(cluster, namespace, operator, helm):
     chart = REPO / "tests/fixtures/charts/demo"
-    env = {
-        "HELM_CONFIG_HOME": str(tmp_path / "c"),
-        "HELM_CACHE_HOME": str(tmp_path / "k"),
-        "HELM_DATA_HOME": str(tmp_path / "d"),
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-    }
-
-    def helm(*args: str) -> str:
-        result = subprocess.run(
-            [str(cluster.bin_dir / "helm"), "--kubeconfig", str(cluster.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
     helm("install", "shop", str(chart), "-n", namespace, "--wait", "--timeout", "60s")
     helm(
         "upgrade",
@@ -325,37 +304,37 @@ def test_helm_rollback_through_the_operator_shows_in_helm_history(cluster, names
     assert image == "registry.local/demo:1.0"
 
 
-def test_argo_rollback_through_the_operator_notes_out_of_sync(cluster, namespace, deployment, operator, kube):
-    from argocd_standin import ArgoStandIn
-
+def create_application(cluster, kube, namespace, *, automated):
+    """An Application on the real CRD that Argo CD (played by nobody yet) synced twice: a, then b."""
     cluster.kubectl(
         "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "tests/fixtures/crds/application-crd.yaml")
     )
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
     source = {"repoURL": "https://git.example.com/shop.git", "path": "web", "targetRevision": "main"}
-    old, new = "a" * 40, "b" * 40
-    kube.request(
-        "POST",
-        f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications",
-        body={
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": "web"},
-            "spec": {
-                "project": "default",
-                "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
-                "source": source,
-                "syncPolicy": {"automated": {"prune": True}},
-            },
-            "status": {
-                "history": [
-                    {"id": 0, "revision": old, "deployedAt": "2026-11-01T10:00:00Z", "source": source},
-                    {"id": 1, "revision": new, "deployedAt": "2026-11-28T10:00:00Z", "source": source},
-                ],
-                "sync": {"status": "Synced", "revision": new},
-            },
+    history = [
+        {"id": i, "revision": rev * 40, "deployedAt": f"2026-11-2{i}T10:00:00Z", "source": source}
+        for i, rev in enumerate("ab")
+    ]
+    body = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {
+            "project": "default",
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+            "source": source,
+            "syncPolicy": {"automated": automated},
         },
-    )
+        "status": {"history": history, "sync": {"status": "Synced", "revision": "b" * 40}},
+    }
+    return kube.request("POST", f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications", body=body)
+
+
+def test_argo_rollback_through_the_operator_notes_out_of_sync(cluster, namespace, deployment, operator, kube):
+    from argocd_standin import ArgoStandIn
+
+    create_application(cluster, kube, namespace, automated={"prune": True})
+    old = "a" * 40
     with ArgoStandIn(kube, namespace):
         name = setup(
             cluster,
@@ -375,32 +354,7 @@ def test_argo_rollback_through_the_operator_notes_out_of_sync(cluster, namespace
 def test_argo_rollback_is_refused_while_automated_sync_is_on_unless_the_policy_allows_suspending_it(
     cluster, namespace, deployment, operator, kube
 ):
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "tests/fixtures/crds/application-crd.yaml")
-    )
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
-    source = {"repoURL": "https://git.example.com/shop.git", "path": "web", "targetRevision": "main"}
-    kube.request(
-        "POST",
-        f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications",
-        body={
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": "web"},
-            "spec": {
-                "project": "default",
-                "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
-                "source": source,
-                "syncPolicy": {"automated": {}},
-            },
-            "status": {
-                "history": [
-                    {"id": 0, "revision": "a" * 40, "deployedAt": "2026-11-01T10:00:00Z", "source": source},
-                    {"id": 1, "revision": "b" * 40, "deployedAt": "2026-11-28T10:00:00Z", "source": source},
-                ]
-            },
-        },
-    )
+    create_application(cluster, kube, namespace, automated={})
     name = setup(cluster, namespace, {"action": "argoRollback", "application": "web"})
     action = outcome(cluster, namespace, name)
     assert (action["state"], action["reason"]) == ("Denied", "AutomatedSyncEnabled")

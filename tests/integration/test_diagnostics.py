@@ -13,14 +13,12 @@ import asyncio
 import json
 import shutil
 import socket
-import subprocess
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -235,33 +233,6 @@ def test_rollout_history_agrees_with_kubectl_after_an_image_change_and_a_restart
     rows = [line.split(None, 1) for line in table if line[:1].isdigit()]
     kubectl_history = [(int(rev), (cause.strip() if cause.strip() != "<none>" else None)) for rev, cause in rows]
     assert sorted((r["revision"], r.get("changeCause")) for r in revisions) == kubectl_history
-
-
-@pytest.fixture
-def helm(cluster, tmp_path: Path):
-    """The real helm CLI, with its config, cache and data kept in the test's own directory."""
-    binary = cluster.bin_dir / "helm"
-    env = {
-        "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
-        "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
-        "HELM_DATA_HOME": str(tmp_path / "helm-data"),
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-    }
-
-    def run(*args: str) -> str:
-        result = subprocess.run(
-            [str(binary), "--kubeconfig", str(cluster.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, f"helm {' '.join(args)} failed:\n{result.stderr}"
-        return result.stdout
-
-    return run
 
 
 def test_helm_history_decoded_from_release_secrets_equals_helm_history(cluster, kube, namespace, helm, tmp_path):

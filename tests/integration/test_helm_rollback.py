@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,33 +24,6 @@ from onduty.adapters.kube import ApiRejected, ApiUnavailable, Cluster
 
 CHART = REPO / "tests/fixtures/charts/demo"
 Helm = Callable[..., str]
-
-
-@pytest.fixture
-def helm(cluster, tmp_path: Path) -> Helm:
-    """The real helm CLI, with its config, cache and data kept in the test's own directory."""
-    binary = cluster.bin_dir / "helm"
-    env = {
-        "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
-        "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
-        "HELM_DATA_HOME": str(tmp_path / "helm-data"),
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-    }
-
-    def run(*args: str) -> str:
-        result = subprocess.run(
-            [str(binary), "--kubeconfig", str(cluster.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, f"helm {' '.join(args)} failed:\n{result.stderr}"
-        return result.stdout
-
-    return run
 
 
 @pytest.fixture

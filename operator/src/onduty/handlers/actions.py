@@ -313,8 +313,7 @@ class RolloutUndo(RolloutLike):
             raise Refused("RevisionNotFound", f"{ctx.target} has no revision {wanted} (has {sorted(revisions)})")
         if wanted == current:
             raise Refused("AlreadyAtRevision", f"{ctx.target} is already at revision {wanted}")
-        template = json.loads(json.dumps(revisions[wanted]["spec"]["template"]))
-        template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+        template = _template_of(revisions[wanted])
         record = record_metadata(ctx, {"fromRevision": current, "toRevision": wanted})
         # One JSON patch: the template is replaced (a merge patch would merge the
         # old template into the new), the record is added, and the `test` op is
@@ -354,15 +353,21 @@ class RolloutUndo(RolloutLike):
         revisions = self._revisions(ctx)
         if back not in revisions:
             return None
-        template = json.loads(json.dumps(revisions[back]["spec"]["template"]))
-        template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+        ops = [{"op": "replace", "path": "/spec/template", "value": _template_of(revisions[back])}]
         ctx.cluster.request(
             "PATCH",
             ctx.cluster.workload_path(ctx.target.kind, ctx.target.namespace, ctx.target.name),
-            body=[{"op": "replace", "path": "/spec/template", "value": template}],
+            body=ops,
             content_type="application/json-patch+json",
         )
         return f"template of revision {back} restored"
+
+
+def _template_of(replicaset: dict[str, Any]) -> dict[str, Any]:
+    """A ReplicaSet's pod template as the Deployment holds it (without the controller's hash label)."""
+    template: dict[str, Any] = json.loads(json.dumps(replicaset["spec"]["template"]))
+    template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+    return template
 
 
 class DeletePod(RolloutLike):
