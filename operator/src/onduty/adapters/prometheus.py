@@ -2,8 +2,6 @@
 
     prom = Prometheus("http://prometheus:9090")
     prom.vector('sum(rate(http_requests_total{code="500"}[1m]))')   # [0.42]
-    prom.instant("up")                                               # first series' value, or None
-    prom.range("rate(x[1m])", minutes=15, step="30s")                 # [(t, v), ...]
     prom.query_series("rate(x[1m])")                                 # [Series(labels, ((t, v),)), ...]
     prom.range_series("rate(x[1m])", minutes=15, step="30s")          # [Series(labels, samples), ...]
 
@@ -16,7 +14,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -49,9 +46,6 @@ class Prometheus:
             retry=Retry(total=1, backoff_factor=0, status_forcelist=(502, 503, 504)),
         )
 
-    def graph_link(self, expr: str, range_input: str = "1h") -> str:
-        return f"{self.url}/graph?g0.expr={quote(expr)}&g0.tab=0&g0.range_input={range_input}"
-
     def _query(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, params={"timeout": f"{self.timeout:g}s"}, **kwargs)
@@ -60,28 +54,7 @@ class Prometheus:
 
     def vector(self, expr: str) -> list[float]:
         """One value per series of an instant query (a scalar result is one value)."""
-        result = self._query(self._client.custom_query, query=expr)
-        if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
-            return [float(result[1])]  # a scalar: [time, "value"]
-        return [float(item["value"][1]) for item in result or [] if isinstance(item, dict) and "value" in item]
-
-    def instant(self, expr: str) -> float | None:
-        values = self.vector(expr)
-        return values[0] if values else None
-
-    def range(self, expr: str, *, minutes: float, step: str = "30s") -> list[tuple[float, float]]:
-        """Samples of the first series over the last ``minutes``."""
-        end = datetime.now(UTC)
-        result = self._query(
-            self._client.custom_query_range,
-            query=expr,
-            start_time=end - timedelta(minutes=minutes),
-            end_time=end,
-            step=step,
-        )
-        if not result:
-            return []
-        return [(float(t), float(v)) for t, v in result[0].get("values", [])]
+        return [series.samples[-1][1] for series in self.query_series(expr) if series.samples]
 
     def query_series(self, expr: str) -> list[Series]:
         """Every series of an instant query with its labels; a scalar is one series without labels."""
