@@ -53,23 +53,34 @@ class RestartWatch:
         return self
 
     def _run(self) -> None:
-        from kubernetes import watch
         from kubernetes.client import AppsV1Api
 
         apps = AppsV1Api(self.cluster.api)
         while not self._stop.is_set():
-            stream = watch.Watch()
-            for event in stream.stream(
-                apps.list_namespaced_deployment, self.namespace, timeout_seconds=30, _request_timeout=40
-            ):
-                obj = event["object"]
-                annotations = (obj.spec.template.metadata.annotations or {}) if obj.spec.template.metadata else {}
-                if annotations.get(self.annotation):
-                    with self.cond:
-                        self.seen.setdefault(obj.metadata.name, time.perf_counter())
-                        self.cond.notify_all()
-                if self._stop.is_set():
-                    stream.stop()
+            try:
+                self._watch_once(apps)
+            except Exception:
+                if not self._stop.is_set():  # at the end of the run the API server goes away
+                    raise
+
+    def _watch_once(self, apps: object) -> None:
+        from kubernetes import watch
+
+        stream = watch.Watch()
+        for event in stream.stream(
+            apps.list_namespaced_deployment,  # type: ignore[attr-defined]
+            self.namespace,
+            timeout_seconds=30,
+            _request_timeout=40,
+        ):
+            obj = event["object"]
+            annotations = (obj.spec.template.metadata.annotations or {}) if obj.spec.template.metadata else {}
+            if annotations.get(self.annotation):
+                with self.cond:
+                    self.seen.setdefault(obj.metadata.name, time.perf_counter())
+                    self.cond.notify_all()
+            if self._stop.is_set():
+                stream.stop()
 
     def wait(self, name: str, timeout: float = 60.0) -> float:
         with self.cond:
@@ -185,6 +196,7 @@ def main() -> int:
             "crd/alerts.onduty.dev",
             "crd/incidents.onduty.dev",
             "crd/runbooks.onduty.dev",
+            "crd/remediationpolicies.onduty.dev",
         ],
         check=True,
         capture_output=True,
@@ -196,6 +208,17 @@ def main() -> int:
             cluster.request(
                 "POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
             )
+    # A policy lets onduty act for real in the benchmark's namespace (without one it only dry-runs).
+    cluster.request(
+        "POST",
+        "/apis/onduty.dev/v1alpha1/remediationpolicies",
+        body={
+            "apiVersion": "onduty.dev/v1alpha1",
+            "kind": "RemediationPolicy",
+            "metadata": {"name": namespace},
+            "spec": {"scope": {"namespaces": [namespace]}, "allowedActions": ["rolloutRestart"]},
+        },
+    )
     cluster.create(
         "runbooks",
         namespace,

@@ -14,6 +14,7 @@ threads; waits are plain ``asyncio.sleep`` so Kopf can cancel them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -400,21 +401,23 @@ class IncidentWorker:
         verdicts.append(await self._silence_verdict(obj))
         if nxt.step.condition is not None:
             verdicts.append(await self._condition_verdict(nxt.step.condition))
-        in_flight_cluster, in_flight_namespace, touched = await self._call(self._budget, nxt.id, target)
         state = policies.TargetState(
             namespace=self.namespace,
             namespace_labels=namespace_labels,
             workload_labels=dict(((workload or {}).get("metadata") or {}).get("labels") or {}),
             recent_actions=_action_history(workload),
             last_same_action=_last_action_at(workload, nxt.step.action, nxt.id) if workload else None,
-            in_flight_cluster=in_flight_cluster,
-            in_flight_namespace=in_flight_namespace,
-            workloads_touched_by_incident=touched,
+            workloads_touched_by_incident=_touched(obj, target, nxt.id),
         )
-        decision = policies.decide(self.policies_in_force(), nxt.step.action, state, _now())
+        in_force = self.policies_in_force()
+        # Counting actions in flight reads every incident: only when a cap applies.
+        if any(p.spec.concurrency for p in policies.in_scope(in_force, state)):
+            cluster_wide, here = await self._call(self._in_flight, nxt.id)
+            state = dataclasses.replace(state, in_flight_cluster=cluster_wide, in_flight_namespace=here)
+        decision = policies.decide(in_force, nxt.step.action, state, _now())
         return verdicts + list(decision.verdicts), decision
 
-    def _budget(self, action_id: str, target: Workload) -> tuple[int, int, int]:
+    def _in_flight(self, action_id: str) -> tuple[int, int]:
         """Actions in flight (started, not finished) cluster-wide and here, read from the API server.
 
         The incidents' statuses are the record, so the count survives an
@@ -422,20 +425,15 @@ class IncidentWorker:
         claims, so two workers of this operator cannot both take the last slot.
         """
         cluster_wide = namespace = 0
-        touched: set[tuple[str, str]] = set()
         for incident in self.cluster.list("incidents"):
             for action in (incident.get("status") or {}).get("actions") or []:
-                if action.get("id") == action_id:
-                    continue
-                ours = incident["metadata"]["name"] == self.name and incident["metadata"]["namespace"] == self.namespace
-                if ours and action.get("state") in ("Applied", "Succeeded", "Failed"):
-                    t = action.get("target") or {}
-                    if (t.get("kind"), t.get("name")) != (target.kind, target.name):
-                        touched.add((str(t.get("kind")), str(t.get("name"))))
-                if action.get("state") == "Applied" or (action.get("state") == "Pending" and action.get("startedAt")):
+                started = action.get("state") == "Applied" or (
+                    action.get("state") == "Pending" and action.get("startedAt")
+                )
+                if started and action.get("id") != action_id:
                     cluster_wide += 1
                     namespace += incident["metadata"]["namespace"] == self.namespace
-        return cluster_wide, namespace, len(touched)
+        return cluster_wide, namespace
 
     async def _silence_verdict(self, obj: dict[str, Any]) -> guardrails.Verdict:
         if self._alertmanager is None:
@@ -564,6 +562,17 @@ class IncidentWorker:
             if _now() >= deadline:
                 return False, f"metrics did not recover within {check.within}: {last}"
             await asyncio.sleep(self.runtime.config.poll_seconds)
+
+
+def _touched(incident: dict[str, Any], target: Workload, action_id: str) -> int:
+    """Other workloads this incident has already acted on (for maxWorkloadsPerIncident)."""
+    touched = {
+        (str((a.get("target") or {}).get("kind")), str((a.get("target") or {}).get("name")))
+        for a in (incident.get("status") or {}).get("actions") or []
+        if a.get("id") != action_id and a.get("state") in ("Applied", "Succeeded", "Failed")
+    }
+    touched.discard((target.kind, target.name))
+    return len(touched)
 
 
 def _approved(action: dict[str, Any]) -> bool:
