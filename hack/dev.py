@@ -12,10 +12,12 @@ Set KUBECONFIG=... (or pass --kubeconfig) to run against an existing cluster ins
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +40,57 @@ spec:
 """
 
 
+DEMO_RATIO = 'sum(rate(demo_requests_total{code="500"}[10s])) / sum(rate(demo_requests_total[10s]))'
+
+
+def _start_monitoring(stack: list[Callable[[], None]], kubectl: list[str], port: int) -> list[str]:
+    """Prometheus, Alertmanager (routing to the bridge) and the demo app; returns onduty's extra flags."""
+    from demo_app import DemoApp
+    from monitoring import Monitoring, webhook_config
+
+    subprocess.run([str(REPO / "hack/install-monitoring.sh")], check=True)
+    app = DemoApp(port=0, error_ratio=0.0).start()
+    stack.append(app.stop)
+    rule = {
+        "alert": "HighErrorRate",
+        "expr": f"{DEMO_RATIO} > 0.05",
+        "labels": {"severity": "critical", "namespace": "default", "deployment": "web"},
+        "annotations": {"summary": "web answers more than 5% errors"},
+    }
+    monitoring = Monitoring.start(
+        REPO / ".run/monitoring",
+        rules={"groups": [{"name": "demo", "rules": [rule]}]},
+        alertmanager_config=webhook_config(f"http://127.0.0.1:{port}/api/v1/alerts"),
+        scrape_targets=[app.target],
+    )
+    stack.append(monitoring.stop)
+    runbook = {
+        "apiVersion": "onduty.dev/v1alpha1",
+        "kind": "Runbook",
+        "metadata": {"name": "restart-on-errors", "namespace": "default"},
+        "spec": {
+            "match": {"alertnames": ["HighErrorRate"]},
+            "remediation": {
+                "steps": [
+                    {
+                        "name": "restart",
+                        "action": "rolloutRestart",
+                        "cooldown": "1m",
+                        "condition": {"expr": DEMO_RATIO, "op": ">", "threshold": 0.05},
+                    }
+                ]
+            },
+        },
+    }
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=json.dumps(runbook).encode(), check=True)
+    print(
+        f"Prometheus {monitoring.prometheus_url}, Alertmanager {monitoring.alertmanager_url}; "
+        f"make the demo app fail: curl -d 0.5 {app.url}/error-ratio",
+        file=sys.stderr,
+    )
+    return ["--prometheus-url", monitoring.prometheus_url, "--alertmanager-url", monitoring.alertmanager_url]
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -50,9 +103,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", type=Path, default=os.environ.get("ONDUTY_KUBECONFIG"))
     parser.add_argument("--port", type=int, default=9095)
+    parser.add_argument(
+        "--with-monitoring",
+        action="store_true",
+        default=os.environ.get("MONITORING") == "1",
+        help="also start Debian's Prometheus and Alertmanager (make run MONITORING=1) with a demo app whose "
+        "error ratio (POST a number to its /error-ratio) fires a real HighErrorRate rule",
+    )
     args, rest = parser.parse_known_args()
 
     bin_dir = controlplane.find_binaries()
+    stack: list[Callable[[], None]] = []
     local = None
     kubeconfig = args.kubeconfig
     if kubeconfig is None:
@@ -93,6 +154,8 @@ The Alertmanager webhook receiver is http://127.0.0.1:{args.port}/api/v1/alerts
 """,
             file=sys.stderr,
         )
+        if args.with_monitoring:
+            rest += _start_monitoring(stack, kubectl, args.port)
         command = [
             sys.executable,
             "-m",
@@ -108,6 +171,8 @@ The Alertmanager webhook receiver is http://127.0.0.1:{args.port}/api/v1/alerts
     except KeyboardInterrupt:
         return 0
     finally:
+        for stop in reversed(stack):
+            stop()
         if local is not None:
             local.stop()
 
