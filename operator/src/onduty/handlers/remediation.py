@@ -172,7 +172,7 @@ class IncidentWorker:
             record = await self._decide_and_apply(obj, nxt, target, record)
             if record is None or record.get("state") != "Applied":
                 return
-        await self._verify(nxt, record)
+        await self._verify(obj, nxt, record)
 
     def _target(self, obj: dict[str, Any], nxt: incidents.NextStep) -> Workload | None:
         if nxt.step.target is not None:
@@ -460,7 +460,7 @@ class IncidentWorker:
                 evaluation = promql.evaluate(condition, None, error=f"Prometheus unavailable: {error}")
         return guardrails.check_condition(holds=evaluation.holds, message=evaluation.message)
 
-    async def _verify(self, nxt: incidents.NextStep, record: dict[str, Any]) -> None:
+    async def _verify(self, obj: dict[str, Any], nxt: incidents.NextStep, record: dict[str, Any]) -> None:
         """The rollout (or the Job, the Node, the Argo sync) must be healthy in time; then, if asked,
         the metrics must recover in time. On failure, revert where the runbook asks for it."""
         executor = actions.EXECUTORS[nxt.step.action]
@@ -469,7 +469,7 @@ class IncidentWorker:
 
         async def finish(ok: bool, reason: str, message: str) -> None:
             if not ok and nxt.step.revert_on_failure:
-                message += await self._revert(executor, nxt, workload_ref, record)
+                message += await self._revert(obj, executor, nxt, workload_ref, record)
             await self._record_outcome(
                 lambda s, _: incidents.finish_action(
                     s,
@@ -491,7 +491,7 @@ class IncidentWorker:
                     self.cluster.get_workload, target["kind"], target["namespace"], target["name"]
                 )
                 ctx = self._context(
-                    {"metadata": {"namespace": self.namespace, "name": self.name}, "spec": {}},
+                    obj,
                     nxt,
                     workload_ref,
                     workload,
@@ -532,13 +532,16 @@ class IncidentWorker:
         await finish(ok, "MetricsRecovered" if ok else "MetricsNotRecovered", f"{state.message}; {message}")
 
     async def _revert(
-        self, executor: actions.Executor, nxt: incidents.NextStep, target: Workload, record: dict[str, Any]
+        self,
+        obj: dict[str, Any],
+        executor: actions.Executor,
+        nxt: incidents.NextStep,
+        target: Workload,
+        record: dict[str, Any],
     ) -> str:
         try:
             workload = await self._call(self.cluster.get_workload, target.kind, target.namespace, target.name)
-            ctx = self._context(
-                {"metadata": {"namespace": self.namespace, "name": self.name}, "spec": {}}, nxt, target, workload, None
-            )
+            ctx = self._context(obj, nxt, target, workload, None)
             done = await self._call(executor.revert, ctx, record)
         except KubeError as error:
             return f"; revert failed: {error}"
