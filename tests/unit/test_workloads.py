@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from onduty.domain.trust import Untrusted
 from onduty.domain.workloads import Workload, workload_from_labels
 
 
@@ -81,8 +82,47 @@ def test_a_workload_round_trips_through_its_dict_form() -> None:
     workload = Workload("StatefulSet", "db", "shop")
 
     assert workload.to_dict() == {"kind": "StatefulSet", "name": "db", "namespace": "shop"}
-    assert Workload.from_dict(workload.to_dict(), "elsewhere") == workload
+    assert Workload.from_dict(workload.to_dict(), "shop") == workload
+    assert Workload.from_dict({"kind": "StatefulSet", "name": "db"}, "shop") == workload
     assert str(workload) == "StatefulSet/db"
+
+
+def test_an_incident_cannot_point_its_workload_at_another_namespace() -> None:
+    with pytest.raises(Untrusted) as refused:
+        Workload.from_dict({"kind": "Deployment", "name": "coredns", "namespace": "kube-system"}, "team-a")
+
+    assert refused.value.reason == "OutsideNamespace"
+    assert "spec.workload.namespace" in refused.value.message and "'kube-system'" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("data", "reason", "field"),
+    [
+        ({"kind": "Deployment", "name": "../../kube-system/deployments/coredns"}, "InvalidName", "spec.workload.name"),
+        ({"kind": "Deployment", "name": "web/scale"}, "InvalidName", "spec.workload.name"),
+        ({"kind": "Deployment", "name": ".."}, "InvalidName", "spec.workload.name"),
+        ({"kind": "Deployment", "name": "Web"}, "InvalidName", "spec.workload.name"),
+        (
+            {"kind": "Deployment", "name": "web", "namespace": "../kube-system"},
+            "InvalidName",
+            "spec.workload.namespace",
+        ),
+        ({"kind": "CronJob", "name": "web"}, "UnsupportedKind", "spec.workload.kind"),
+    ],
+)
+def test_an_incident_workload_with_an_unsafe_name_is_refused_naming_the_field(
+    data: dict[str, str], reason: str, field: str
+) -> None:
+    with pytest.raises(Untrusted) as refused:
+        Workload.from_dict(data, "team-a")
+
+    assert refused.value.reason == reason
+    assert refused.value.message.startswith(field)
+
+
+@pytest.mark.parametrize("value", ["../kube-system/deployments/coredns", "web/status", "..", "WEB", "a" * 254])
+def test_an_alert_label_that_is_no_valid_name_selects_no_workload(value: str) -> None:
+    assert workload_from_labels({"deployment": value}, "team-a") is None
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote
 
-from onduty.adapters.kube import Cluster, Conflict
+from onduty.adapters.kube import Cluster, Conflict, segment
 from onduty.domain import argocd
 from onduty.domain.argocd import RollbackDecision, plan_rollback, requested_target
 from onduty.domain.guardrails import Verdict
@@ -39,7 +38,7 @@ Outcome = Literal["Applied", "DryRun", "AlreadyApplied", "Refused"]
 
 
 def application_path(namespace: str, name: str) -> str:
-    return f"/apis/{argocd.GROUP}/{argocd.VERSION}/namespaces/{quote(namespace)}/{argocd.PLURAL}/{quote(name)}"
+    return f"/apis/{argocd.GROUP}/{argocd.VERSION}/namespaces/{segment(namespace)}/{argocd.PLURAL}/{segment(name)}"
 
 
 def get_application(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:

@@ -20,9 +20,8 @@ import binascii
 import json
 import zlib
 from typing import Any
-from urllib.parse import quote
 
-from onduty.adapters.kube import Cluster
+from onduty.adapters.kube import Cluster, segment
 
 RELEASE_SECRET_TYPE = "helm.sh/release.v1"
 # A release record holds the rendered manifest: a few MiB for a big chart. Past
@@ -80,7 +79,7 @@ def release_history(cluster: Cluster, namespace: str, release: str) -> list[dict
     """Every stored revision of ``release`` in ``namespace``, reduced to :func:`summary_fields`, any order."""
     listed = cluster.request(
         "GET",
-        f"/api/v1/namespaces/{quote(namespace)}/secrets",
+        f"/api/v1/namespaces/{segment(namespace)}/secrets",
         query={"labelSelector": f"owner=helm,name={release}"},
     )
     records = []

@@ -6,11 +6,15 @@ Exceptions::
     ├── ApiUnavailable              network error, timeout, 5xx, 429: try again later
     └── ApiRejected                 a 4xx answer: retrying the same request will not help
         ├── NotFound                404
-        └── Conflict                409: already exists, or the resourceVersion moved on
+        ├── Conflict                409: already exists, or the resourceVersion moved on
+        └── UnsafePath              never sent: a path segment was ".", "..", empty or held "/"
 
 Everything goes through :meth:`Cluster.request`, so every call has the same
 timeout and the same error mapping, and callers never see the client library's
-own exception types. The client is synchronous (the ``kubernetes`` package);
+own exception types. Names that reach a URL go through :func:`segment`, and
+the one door refuses any path with a ``.`` or ``..`` segment or an encoded
+``/`` whatever its caller: a name taken from an alert label or a runbook can
+never be normalised onto another namespace's object. The client is synchronous (the ``kubernetes`` package);
 async callers run it in a worker thread.
 """
 
@@ -22,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import urllib3
 from kubernetes import client as k8s_client
@@ -65,6 +69,25 @@ class NotFound(ApiRejected):
 
 class Conflict(ApiRejected):
     pass
+
+
+class UnsafePath(ApiRejected):
+    """A path that could be normalised onto another object; refused before anything is sent."""
+
+
+def segment(value: object) -> str:
+    """One URL path segment from a name: percent-encoded, never ``.``, ``..``, empty or holding ``/``."""
+    text = str(value)
+    if text in ("", ".", "..") or "/" in text:
+        raise UnsafePath(f"refusing {text!r} as a path segment: it could name another object", status=400)
+    return quote(text, safe="")
+
+
+def _check_path(path: str) -> None:
+    for part in path.split("/")[1:]:
+        decoded = unquote(part)
+        if decoded in ("", ".", "..") or "/" in decoded or "?" in part or "#" in part:
+            raise UnsafePath(f"refusing path {path!r}: segment {part!r} could name another object", status=400)
 
 
 def load_client(kubeconfig: str | Path | None = None, context: str | None = None) -> k8s_client.ApiClient:
@@ -119,6 +142,7 @@ class Cluster:
         content_type: str = "application/json",
         accept: str,
     ) -> bytes:
+        _check_path(path)
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
@@ -148,12 +172,12 @@ class Cluster:
     def custom_path(plural: str, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
         path = f"/apis/{API_VERSION}"
         if namespace:
-            path += f"/namespaces/{quote(namespace)}"
-        path += f"/{plural}"
+            path += f"/namespaces/{segment(namespace)}"
+        path += f"/{segment(plural)}"
         if name:
-            path += f"/{quote(name)}"
+            path += f"/{segment(name)}"
         if sub:
-            path += f"/{sub}"
+            path += f"/{segment(sub)}"
         return path
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
@@ -209,7 +233,7 @@ class Cluster:
     def workload_path(kind: str, namespace: str, name: str) -> str:
         if kind not in WORKLOAD_PATHS:
             raise ApiRejected(f"workload kind {kind!r} is not one of {', '.join(WORKLOAD_PATHS)}", status=400)
-        return f"/apis/apps/v1/namespaces/{quote(namespace)}/{WORKLOAD_PATHS[kind]}/{quote(name)}"
+        return f"/apis/apps/v1/namespaces/{segment(namespace)}/{WORKLOAD_PATHS[kind]}/{segment(name)}"
 
     def get_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         return self.request("GET", self.workload_path(kind, namespace, name))
@@ -227,7 +251,7 @@ class Cluster:
         )
 
     def get_namespace(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/api/v1/namespaces/{quote(name)}")
+        return self.request("GET", f"/api/v1/namespaces/{segment(name)}")
 
     def readyz(self) -> bool:
         try:
