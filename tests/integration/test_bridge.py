@@ -6,6 +6,7 @@ for payloads that can never be accepted, 5xx when the API server is unreachable.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -109,3 +110,130 @@ def test_unreachable_api_server_gets_503_so_alertmanager_retries(cluster, namesp
     assert code == 503 and "unavailable" in body["error"]
     assert http_ok(bridge.url + "/healthz")  # alive...
     assert not http_ok(bridge.url + "/readyz")  # ...but not ready without an API server
+
+
+def test_with_watched_namespaces_an_alert_for_another_namespace_is_kept_in_the_default_one(
+    cluster, namespace, operator_factory
+):
+    # A least-privilege install (rbac.namespaces): onduty may not write Alerts anywhere else.
+    bridge = operator_factory("bridge", ["--namespace", namespace, "--watch-namespaces", "team-x"]).start()
+    before = alert_names(cluster, "default")
+    payload = am_payload(am_alert(labels("default"), starts_at=datetime.now(UTC)))
+
+    assert post_json(bridge.url + "/api/v1/alerts", payload)[0] == 200
+
+    assert len(alert_names(cluster, namespace)) == 1
+    assert alert_names(cluster, "default") == before
+
+
+def test_a_namespace_label_that_is_no_namespace_name_never_reaches_a_url(cluster, namespace, operator_factory):
+    bridge = operator_factory("bridge", ["--namespace", namespace]).start()
+    hostile = ["../kube-system", "kube-system/x", "Team-A", "k" * 64, "%2e%2e", "kube-system/../default"]
+    before = alert_names(cluster, "kube-system")
+    payload = am_payload(
+        *[am_alert(labels(value, pod=f"api-{i}"), starts_at=datetime.now(UTC)) for i, value in enumerate(hostile)]
+    )
+
+    code, body = post_json(bridge.url + "/api/v1/alerts", payload)
+
+    assert (code, body["created"]) == (200, len(hostile))
+    stored = cluster.get_json("alerts.onduty.dev", "-n", namespace)["items"]
+    assert sorted(a["spec"]["labels"]["namespace"] for a in stored) == sorted(hostile)  # kept as data
+    assert alert_names(cluster, "kube-system") == before
+    assert alert_names(cluster, "default") == []
+
+
+def test_more_alerts_than_the_cap_get_413_naming_both_and_nothing_is_written(cluster, namespace, operator_factory):
+    bridge = operator_factory("bridge", ["--max-alerts", "3"]).start()
+    url = bridge.url + "/api/v1/alerts"
+
+    def group(size):
+        return am_payload(
+            *[am_alert(labels(namespace, pod=f"api-{i}"), starts_at=datetime.now(UTC)) for i in range(size)]
+        )
+
+    code, body = post_json(url, group(4))
+    assert code == 413
+    assert "4 alerts" in body["error"] and "limit of 3" in body["error"]
+    assert alert_names(cluster, namespace) == []
+
+    code, body = post_json(url, group(3))  # at the cap: stored
+    assert (code, body["created"]) == (200, 3)
+
+
+def test_deep_or_non_unicode_json_gets_400_naming_the_problem_and_nothing_is_written(
+    cluster, namespace, operator_factory
+):
+    bridge = operator_factory("bridge").start()
+    url = bridge.url + "/api/v1/alerts"
+
+    code, body = post_json(url, None, raw=b"[" * 100_000)
+    assert code == 400 and "levels deep" in body["error"]
+
+    good = am_alert(labels(namespace), starts_at=datetime.now(UTC))
+    odd = am_alert(labels(namespace, pod="@"), starts_at=datetime.now(UTC))
+    raw = json.dumps(am_payload(good, odd)).replace('"pod": "@"', '"pod": "web-\\ud800"').encode()
+    code, body = post_json(url, None, raw=raw)
+    assert code == 400 and body["error"].startswith("alerts[1].labels.pod:") and "surrogate" in body["error"]
+
+    assert alert_names(cluster, namespace) == []
+    code, _ = post_json(url, am_payload(good))  # the bridge is still well
+    assert code == 200
+
+
+def test_an_alert_that_makes_no_valid_name_is_stored_with_the_rest_of_its_group(cluster, namespace, operator_factory):
+    bridge = operator_factory("bridge").start()
+    odd = [
+        labels(namespace, alertname="A" * 300),
+        labels(namespace, alertname="日本語アラート"),
+        labels(namespace, alertname="Big", pod="p" * 20_000),
+        labels(namespace, alertname="\N{FIRE}", container="web\n"),
+    ]
+    payload = am_payload(
+        *[am_alert(label_set, starts_at=datetime.now(UTC)) for label_set in odd],
+        am_alert(labels(namespace), starts_at=datetime.now(UTC)),
+    )
+
+    code, body = post_json(bridge.url + "/api/v1/alerts", payload)
+
+    assert (code, body.get("created")) == (200, 5), body
+    stored = {
+        a["spec"]["labels"]["alertname"]: a for a in cluster.get_json("alerts.onduty.dev", "-n", namespace)["items"]
+    }
+    assert set(stored) == {"A" * 300, "日本語アラート", "Big", "\N{FIRE}", "HighErrorRate"}
+    assert len(stored["A" * 300]["spec"]["alertname"]) == 253
+    assert stored["Big"]["spec"]["labels"]["pod"] == "p" * 20_000
+    # A redelivery finds the same objects.
+    assert post_json(bridge.url + "/api/v1/alerts", payload)[1]["unchanged"] == 5
+
+
+def test_the_bridge_warns_once_without_a_token_and_never_logs_one(cluster, namespace, operator_factory, tmp_path: Path):
+    open_bridge = operator_factory("bridge", ["--log-level", "DEBUG"]).start()
+    token = tmp_path / "token"
+    token.write_text("s3cret-token-value\n")
+    closed = operator_factory("bridge", ["--bridge-token-file", str(token), "--log-level", "DEBUG"]).start()
+    payload = am_payload(am_alert(labels(namespace), starts_at=datetime.now(UTC)))
+    assert (
+        post_json(closed.url + "/api/v1/alerts", payload, headers={"Authorization": "Bearer s3cret-token-value"})[0]
+        == 200
+    )
+    assert post_json(closed.url + "/api/v1/alerts", payload, headers={"Authorization": "Bearer s3cret-wrong"})[0] == 401
+    assert post_json(open_bridge.url + "/api/v1/alerts", payload)[0] == 200
+    open_bridge.stop()
+    closed.stop()
+
+    warnings = [line for line in open_bridge.log_path.read_text().splitlines() if "anyone who can reach" in line]
+    assert len(warnings) == 1 and "WARNING" in warnings[0]
+    closed_log = closed.log_path.read_text()
+    assert "anyone who can reach" not in closed_log
+    assert "s3cret" not in closed_log
+
+
+def test_an_empty_token_file_stops_the_bridge_at_startup(cluster, operator_factory, tmp_path: Path):
+    token = tmp_path / "token"
+    token.write_text("  \n")
+    bridge = operator_factory("bridge", ["--bridge-token-file", str(token)]).start(wait=False)
+
+    assert bridge.process.wait(60) == 2
+    assert f"--bridge-token-file {token} is empty" in bridge.log_path.read_text()
+    assert not http_ok(bridge.url + "/healthz")

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from onduty.domain import trust
 from onduty.domain.alerts import (
+    ALERTNAME_MAX,
     WebhookAlert,
     WebhookMessage,
+    alert_namespace,
     alert_object_name,
     alert_spec,
+    bounded,
     parse_webhook,
     rfc3339,
     safe_label_value,
     spec_update,
 )
+from onduty.domain.grouping import incident_name
 
 # metadata.name of a custom resource: a DNS-1123 subdomain.
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -249,3 +256,140 @@ def test_different_invalid_label_values_hash_differently() -> None:
 )
 def test_kubernetes_times_are_utc_seconds_with_z(moment: datetime, text: str) -> None:
     assert rfc3339(moment) == text
+
+
+# --- whatever Alertmanager sends is stored: what does not fit is hashed -------------
+
+
+def _labelled(**labels: str) -> WebhookAlert:
+    return WebhookAlert.model_validate(
+        {"status": "firing", "labels": labels, "startsAt": "2024-05-01T12:00:00Z", "fingerprint": "3b0d1a4c6f2e9d87"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("namespace", "stored_in"),
+    [
+        pytest.param("shop", "shop", id="valid-name"),
+        pytest.param("a" * 63, "a" * 63, id="63-characters"),
+        pytest.param("../kube-system", "onduty-system", id="dot-dot-path"),
+        pytest.param("kube-system/x", "onduty-system", id="slash"),
+        pytest.param("Team-A", "onduty-system", id="upper-case"),
+        pytest.param("a" * 64, "onduty-system", id="64-characters"),
+        pytest.param("", "onduty-system", id="empty"),
+        pytest.param("shop.eu", "onduty-system", id="dot-is-no-namespace"),
+        pytest.param(" shop", "onduty-system", id="leading-space"),
+        pytest.param("shop\n", "onduty-system", id="trailing-newline"),
+        pytest.param("-shop", "onduty-system", id="leading-hyphen"),
+        pytest.param("%2e%2e", "onduty-system", id="percent-encoded"),
+    ],
+)
+def test_an_alert_is_stored_in_its_namespace_label_only_if_that_is_a_namespace_name(
+    namespace: str, stored_in: str
+) -> None:
+    assert alert_namespace(_labelled(alertname="X", namespace=namespace), "onduty-system") == stored_in
+
+
+def test_an_alert_without_a_namespace_label_is_stored_in_the_default_namespace() -> None:
+    assert alert_namespace(_labelled(alertname="X"), "onduty-system") == "onduty-system"
+
+
+@pytest.mark.parametrize(
+    "alertname",
+    [
+        pytest.param("A" * 300, id="300-characters"),
+        pytest.param("A" * 254, id="one-too-many"),
+        pytest.param("日本語" * 100, id="300-non-ascii"),
+        pytest.param("x" * 10_000, id="10000-characters"),
+    ],
+)
+def test_an_alertname_too_long_for_the_spec_is_shortened_with_a_hash_of_the_whole(alertname: str) -> None:
+    spec = alert_spec(_alert(alertname=alertname), _message())
+
+    assert len(spec["alertname"]) == ALERTNAME_MAX  # the CRD's maxLength
+    assert spec["alertname"].startswith(alertname[:200])
+    assert spec["labels"]["alertname"] == alertname  # the whole value is kept
+    assert alert_spec(_alert(alertname=alertname), _message())["alertname"] == spec["alertname"]
+    assert alert_spec(_alert(alertname=alertname + "!"), _message())["alertname"] != spec["alertname"]
+
+
+@pytest.mark.parametrize("alertname", ["", "KubePodCrashLooping", "日本語", "A" * ALERTNAME_MAX])
+def test_an_alertname_that_fits_the_spec_is_kept_as_is(alertname: str) -> None:
+    assert alert_spec(_alert(alertname=alertname), _message())["alertname"] == alertname
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "expected"),
+    [
+        ("short", 10, "short"),
+        ("exactly-10", 10, "exactly-10"),
+        ("x" * 40, 30, "x" * 13 + "~" + "{digest}"),
+    ],
+)
+def test_bounded_keeps_what_fits_and_hashes_the_rest(value: str, limit: int, expected: str) -> None:
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+
+    assert bounded(value, limit) == expected.format(digest=digest)
+    assert len(bounded(value, limit)) <= limit
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("x" * 100_000, id="100000-characters"),
+        pytest.param("日本語", id="non-ascii"),
+        pytest.param("\ud800", id="lone-surrogate"),
+        pytest.param("a" * 63 + "\n", id="newline-after-63"),
+    ],
+)
+def test_a_label_value_of_any_length_or_content_becomes_a_valid_one(value: str) -> None:
+    shown = safe_label_value(value)
+
+    assert LABEL_VALUE.match(shown)
+    assert len(shown) <= 63
+    assert safe_label_value(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("alertname", "fingerprint", "starts_at"),
+    [
+        pytest.param("A" * 300, "F" * 64, "2024-05-01T12:00:00Z", id="longest-fingerprint-and-alertname"),
+        pytest.param("日本語", "1", "2024-05-01T12:00:00Z", id="only-non-ascii"),
+        pytest.param("\N{FIRE}\N{KELVIN SIGN}", "ab", "2024-05-01T12:00:00Z", id="emoji-and-kelvin"),
+        pytest.param("İstanbul", "ab", "2024-05-01T12:00:00Z", id="lowercase-grows"),
+        pytest.param("a.b..c", "ab", "9999-12-31T23:59:59.999999Z", id="dots-and-year-9999"),
+        pytest.param("-", "ab", "0001-01-01T00:00:01Z", id="before-the-epoch"),
+        pytest.param("x" * 39 + "." + "y" * 10, "ab", "2024-05-01T12:00:00+14:00", id="cut-at-a-dot"),
+    ],
+)
+def test_an_alert_object_name_is_a_valid_subdomain_whatever_the_alert(
+    alertname: str, fingerprint: str, starts_at: str
+) -> None:
+    alert = _alert(alertname=alertname, fingerprint=fingerprint, starts_at=starts_at)
+
+    name = alert_object_name(alert)
+
+    assert trust.is_subdomain(name), name
+    assert len(name) <= trust.DNS1123_SUBDOMAIN_MAX
+    assert alert_object_name(_alert(alertname=alertname, fingerprint=fingerprint, starts_at=starts_at)) == name
+
+
+@pytest.mark.parametrize(
+    ("alertname", "opened"),
+    [
+        pytest.param("A" * 300, datetime(2024, 5, 1, tzinfo=UTC), id="300-characters"),
+        pytest.param("日本語", datetime(2024, 5, 1, tzinfo=UTC), id="only-non-ascii"),
+        pytest.param("A" * 253, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), id="year-9999"),
+        pytest.param("Before-Epoch", datetime(1900, 1, 1, tzinfo=UTC), id="before-the-epoch"),
+        pytest.param("x" * 29 + "." + "y", datetime(2024, 5, 1, tzinfo=UTC), id="cut-at-a-dot"),
+        pytest.param("\ud800", datetime(2024, 5, 1, tzinfo=UTC), id="lone-surrogate"),
+    ],
+)
+def test_an_incident_name_is_a_valid_label_whatever_the_alertname(alertname: str, opened: datetime) -> None:
+    key = f"alertname={json.dumps(alertname)}"
+
+    name = incident_name(alertname, key, opened)
+
+    assert trust.is_label(name), name  # a name that is also a label value (the alerts' incident label)
+    assert incident_name(alertname, key, opened) == name
+    assert incident_name(alertname, key + ",x", opened) != name

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from onduty.domain.alerts import PayloadError, parse_webhook
+from onduty.domain.alerts import MAX_JSON_DEPTH, PayloadError, decode_json, json_depth, parse_webhook
 
 # A notification as Alertmanager 0.27 sends it (webhook_config, send_resolved: true):
 # one firing and one resolved alert of the same group.
@@ -248,3 +249,132 @@ def test_an_end_time_before_year_one_utc_is_not_set_rather_than_a_crash() -> Non
         ends_at = None
 
     assert ends_at is None
+
+
+# --- the body before validation: nesting, encoding, surrogates -----------------------
+
+
+def _body(document: Any) -> bytes:
+    return json.dumps(document).encode()
+
+
+def test_a_real_notification_decodes_as_json_loads_does() -> None:
+    assert decode_json(_body(ALERTMANAGER_V4)) == ALERTMANAGER_V4
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"[" * 100_000, id="100000-open-brackets"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="100000-balanced"),
+        pytest.param(b'{"a":' * 5_000 + b"1" + b"}" * 5_000, id="5000-objects"),
+        pytest.param(_body(_payload(alert0__labels={"x": "y"}))[:-1] + b', "extra": ' + b"[" * 40 + b"]" * 40 + b"}"),
+    ],
+)
+def test_nesting_beyond_the_limit_is_refused_naming_the_limit_not_a_recursion_error(raw: bytes) -> None:
+    with pytest.raises(PayloadError, match=rf"more than the limit of {MAX_JSON_DEPTH}"):
+        decode_json(raw)
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("1", 0),
+        ("[]", 1),
+        ('{"a": [1, {"b": []}]}', 4),
+        (_nested(MAX_JSON_DEPTH), MAX_JSON_DEPTH),
+        ('["[[[[", "]]"]', 1),  # brackets in strings do not nest
+        ('["\\"[[[[", "\\\\", "[["]', 1),  # nor after escaped quotes and backslashes
+        ('"[[[[[[', 0),  # an unterminated string runs to the end
+        ('"\\"\\"\\', 0),  # ... even ending in a backslash
+    ],
+)
+def test_nesting_depth_counts_arrays_and_objects_outside_strings(text: str, depth: int) -> None:
+    assert json_depth(text) == depth
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    assert decode_json(_nested(MAX_JSON_DEPTH).encode()) == json.loads(_nested(MAX_JSON_DEPTH))
+
+
+def test_a_grafana_notification_nests_well_within_the_limit() -> None:
+    document = _payload()
+    document["alerts"][0]["values"] = {"B": 1.0}
+
+    assert json_depth(json.dumps(document)) == 4 < MAX_JSON_DEPTH
+
+
+def _with_raw(document: dict[str, Any], marker: str, raw_json: str) -> bytes:
+    """The document's JSON with the string ``marker`` replaced by ``raw_json`` (escapes json.dumps would not write)."""
+    text = json.dumps(document)
+    assert text.count(json.dumps(marker)) == 1
+    return text.replace(json.dumps(marker), raw_json).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        pytest.param(
+            _with_raw(_payload(alert0__labels={"alertname": "X", "pod": "@"}), "@", '"web-\\ud800"'),
+            "alerts[0].labels.pod:",
+            id="label-value",
+        ),
+        pytest.param(
+            _with_raw(_payload(alert0__labels={"alertname": "X", "@": "v"}), "@", '"\\udfff"'),
+            "alerts[0].labels: key",
+            id="label-name",
+        ),
+        pytest.param(_with_raw(_payload(receiver="@"), "@", '"\\ud83d"'), "receiver:", id="high-surrogate-alone"),
+        pytest.param(
+            _with_raw(_payload(alert0__annotations={"summary": "@"}), "@", '"x\\ude00y"'),
+            "alerts[0].annotations.summary:",
+            id="low-surrogate-alone",
+        ),
+        pytest.param(_with_raw(_payload(title="@"), "@", '"\\uDBFF"'), "title:", id="ignored-field-upper-hex"),
+        pytest.param(_with_raw(_payload(alerts=["@"]), "@", '"\\ud800"'), "alerts[0]:", id="alerts-item"),
+    ],
+)
+def test_an_unpaired_surrogate_anywhere_is_refused_naming_where(raw: bytes, where: str) -> None:
+    with pytest.raises(PayloadError) as caught:
+        decode_json(raw)
+
+    assert str(caught.value).startswith(where)
+    assert "surrogate" in str(caught.value)
+
+
+def test_a_surrogate_pair_is_one_character_and_accepted() -> None:
+    raw = _with_raw(_payload(alert0__annotations={"summary": "@"}), "@", '"fire \\ud83d\\udd25"')
+
+    assert decode_json(raw)["alerts"][0]["annotations"]["summary"] == "fire \N{FIRE}"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"version": "4", "alerts": [', id="truncated"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\xff\xfe{", id="bad-utf16"),
+        pytest.param(b'{"receiver": "\xed\xa0\x80"}', id="surrogate-as-utf8-bytes"),
+        pytest.param(b'{"receiver": "\xff"}', id="not-utf8"),
+        pytest.param(b'{"n": ' + b"9" * 5000 + b"}", id="integer-beyond-python-digit-limit"),
+    ],
+)
+def test_a_body_that_is_not_json_text_is_refused_as_before(raw: bytes) -> None:
+    with pytest.raises(PayloadError, match=r"^body is not valid JSON: "):
+        decode_json(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(_body(ALERTMANAGER_V4).decode().encode("utf-16"), id="utf-16-with-bom"),
+        pytest.param(b"\xef\xbb\xbf" + _body(ALERTMANAGER_V4), id="utf-8-bom"),
+        pytest.param(json.dumps(ALERTMANAGER_V4, ensure_ascii=False).encode(), id="raw-utf-8"),
+    ],
+)
+def test_json_encodings_accepted_before_are_still_accepted(raw: bytes) -> None:
+    assert decode_json(raw) == ALERTMANAGER_V4

@@ -36,6 +36,19 @@ class ServeOptions:
     bridge_config: BridgeConfig = field(default_factory=BridgeConfig)
 
 
+def watch_scope(config: OperatorConfig) -> dict[str, Any]:
+    """Kopf's ``clusterwide``/``namespaces`` arguments: cluster-wide unless namespaces are named.
+
+    onduty's own namespace is always among the named ones: its runbooks apply everywhere.
+    """
+    if not config.watch_namespaces:
+        return {"clusterwide": True}
+    return {
+        "clusterwide": False,
+        "namespaces": list(dict.fromkeys([*config.watch_namespaces, config.global_namespace])),
+    }
+
+
 def _login_handler(cluster: Cluster) -> Any:
     def login(**_: Any) -> kopf.ConnectionInfo:
         cfg = cluster.api.configuration
@@ -77,7 +90,7 @@ async def serve(
                         registry=registry,
                         settings=settings,
                         memo=memo,
-                        clusterwide=True,
+                        **watch_scope(options.operator_config),
                         standalone=options.standalone,
                         liveness_endpoint=options.liveness_endpoint,
                         stop_flag=stop_flag,

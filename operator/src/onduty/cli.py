@@ -1,7 +1,9 @@
 """The ``onduty`` command: ``run`` (operator + bridge), ``bridge``, ``lint``.
 
 Every option also reads an ``ONDUTY_*`` environment variable, so the Helm
-chart and a developer's shell configure it the same way.
+chart and a developer's shell configure it the same way. Options are checked
+before anything starts: a bad one is a one-line error naming the option and
+exit status 2, never a traceback, and never a credential in the message.
 """
 
 from __future__ import annotations
@@ -12,19 +14,93 @@ import logging
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
 from onduty.adapters.kube import Cluster, KubeError, load_client
 from onduty.app import ServeOptions, serve
-from onduty.bridge.app import DEFAULT_MAX_BODY, BridgeConfig
+from onduty.bridge.app import DEFAULT_MAX_ALERTS, DEFAULT_MAX_BODY, BridgeConfig
+from onduty.domain import trust
 from onduty.domain.grouping import DEFAULT_KEYS, GroupingConfig
+from onduty.domain.redaction import redact_url
 from onduty.domain.runbooks import RunbookError, parse_runbook
 from onduty.handlers.runtime import DEFAULT_GLOBAL_NAMESPACE, DEFAULT_POLL_SECONDS, OperatorConfig
+
+log = logging.getLogger("onduty.cli")  # not __name__: that is "__main__" under ``python -m``
+
+
+class StartupError(Exception):
+    """An option that cannot work; the message names the option and the value (never a secret)."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"ONDUTY_{name}", default)
+
+
+def bridge_token(path: str | None, *, port: int) -> str | None:
+    """The bearer token the bridge requires, read from ``path``; None (with a warning) when no file is given.
+
+    An empty file is an error, not "no token": a Secret mounted without its
+    key must not quietly open the bridge to everyone.
+    """
+    if not path:
+        log.warning(
+            "the bridge requires no token (no --bridge-token-file): anyone who can reach port %d can create Alerts",
+            port,
+        )
+        return None
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as error:
+        raise StartupError(f"--bridge-token-file {path}: cannot read the token: {error.strerror}") from error
+    except UnicodeDecodeError as error:  # its message would show a byte of the token
+        raise StartupError(f"--bridge-token-file {path}: the token is not UTF-8 text") from error
+    if not token:
+        raise StartupError(f"--bridge-token-file {path} is empty: give the bearer token Alertmanager sends")
+    return token
+
+
+def watch_namespaces(text: str, global_namespace: str) -> tuple[str, ...]:
+    """The namespaces ``--watch-namespaces`` names, plus onduty's own; () for cluster-wide.
+
+    Every name must be a namespace name (no Kopf globs, no negations): this
+    option narrows what onduty reads, it must not be a way to widen it.
+    """
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        return ()
+    for name in names:
+        _namespace(name, "--watch-namespaces")
+    # onduty's own namespace holds the global runbooks: always watched.
+    return tuple(dict.fromkeys([*names, global_namespace]))
+
+
+def _service_url(value: str | None, option: str) -> str | None:
+    """``value`` if it is an http(s) URL with a host; the error shows it without credentials."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. a malformed IPv6 address
+        usable = False
+    if not usable:
+        raise StartupError(f"{option} {redact_url(value)!r}: expected an http:// or https:// URL with a host")
+    return value
+
+
+def _namespace(value: str, option: str) -> str:
+    try:
+        return trust.namespace(value, field=option)
+    except trust.Untrusted as error:
+        raise StartupError(str(error)) from error
+
+
+def _positive(value: int, option: str) -> int:
+    if value < 1:
+        raise StartupError(f"{option} {value}: must be at least 1")
+    return value
 
 
 def _connection_args(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +131,19 @@ def _bridge_args(parser: argparse.ArgumentParser) -> None:
         help="require 'Authorization: Bearer <contents of this file>'",
     )
     parser.add_argument(
+        "--watch-namespaces",
+        default=_env("WATCH_NAMESPACES", ""),
+        help="comma-separated namespaces onduty may use (onduty's own is always added): the operator watches only"
+        " these, the bridge stores other namespaces' alerts in onduty's own; empty: cluster-wide (default)",
+    )
+    parser.add_argument(
         "--max-body-bytes", type=int, default=int(_env("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY)) or DEFAULT_MAX_BODY)
+    )
+    parser.add_argument(
+        "--max-alerts",
+        type=int,
+        default=int(_env("MAX_ALERTS", str(DEFAULT_MAX_ALERTS)) or DEFAULT_MAX_ALERTS),
+        help="refuse (413) a notification with more alerts than this; match Alertmanager's webhook max_alerts (default: %(default)s)",
     )
 
 
@@ -115,25 +203,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    token = Path(args.bridge_token_file).read_text().strip() if args.bridge_token_file else None
-    cluster = Cluster(load_client(args.kubeconfig, args.context))
+    # Every option is checked before the first connection, so a bad one fails fast and alone.
+    namespace = _namespace(args.namespace, "--namespace")
+    token = bridge_token(args.bridge_token_file, port=args.bridge_port) if bridge else None
+    watched = watch_namespaces(args.watch_namespaces, namespace)
     options = ServeOptions(
         operator=operator,
         bridge=bridge,
         bridge_host=args.bridge_host,
         bridge_port=args.bridge_port,
-        bridge_config=BridgeConfig(default_namespace=args.namespace, token=token, max_body_bytes=args.max_body_bytes),
+        bridge_config=BridgeConfig(
+            default_namespace=namespace,
+            token=token,
+            max_body_bytes=_positive(args.max_body_bytes, "--max-body-bytes"),
+            max_alerts=_positive(args.max_alerts, "--max-alerts"),
+            namespaces=watched,
+        ),
     )
     if operator:
+        try:
+            grouping = GroupingConfig.parse(args.grouping_keys)
+        except ValueError as error:
+            raise StartupError(f"--grouping-keys: {error}") from error
         options.standalone = not args.peering
         options.liveness_endpoint = args.liveness
         options.operator_config = OperatorConfig(
-            global_namespace=args.namespace,
-            grouping=GroupingConfig.parse(args.grouping_keys),
+            global_namespace=namespace,
+            grouping=grouping,
             poll_seconds=args.poll_seconds,
-            prometheus_url=args.prometheus_url,
-            alertmanager_url=args.alertmanager_url,
+            prometheus_url=_service_url(args.prometheus_url, "--prometheus-url"),
+            alertmanager_url=_service_url(args.alertmanager_url, "--alertmanager-url"),
+            watch_namespaces=watched,
         )
+        config = options.operator_config
+        for what, url in (("Prometheus", config.prometheus_url), ("Alertmanager", config.alertmanager_url)):
+            if url:
+                log.info("%s at %s", what, redact_url(url))
+        if config.watch_namespaces:
+            log.info("watching namespaces %s", ", ".join(config.watch_namespaces))
+    cluster = Cluster(load_client(args.kubeconfig, args.context))
     try:
         asyncio.run(serve(cluster, options))
     except KeyboardInterrupt:
@@ -198,10 +306,14 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "run":
-        return _serve(args, operator=True, bridge=not args.no_bridge)
-    if args.command == "bridge":
-        return _serve(args, operator=False, bridge=True)
+    try:
+        if args.command == "run":
+            return _serve(args, operator=True, bridge=not args.no_bridge)
+        if args.command == "bridge":
+            return _serve(args, operator=False, bridge=True)
+    except StartupError as error:
+        print(f"onduty: error: {error}", file=sys.stderr)
+        return 2
     if args.command in ("approve", "reject"):
         return _decide(args, approve=args.command == "approve")
     if args.command == "lint":

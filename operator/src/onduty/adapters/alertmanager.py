@@ -2,6 +2,11 @@
 
 Synchronous (stdlib HTTP); async callers run it in a worker thread. Errors
 come out as :class:`AlertmanagerUnavailable`, chained to the cause.
+
+Credentials in the URL (``http://user:secret@alertmanager:9093``) authenticate
+every request (HTTP basic auth; urllib would otherwise take ``user:secret@host``
+for the host name) and appear nowhere else: ``url`` and every error message
+carry the URL without them.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from onduty.domain.redaction import basic_authorization, split_credentials
 from onduty.domain.silences import Silence
 
 # A silence check sits in front of every action: keep it short, and hold the
@@ -24,11 +30,15 @@ class AlertmanagerUnavailable(Exception):
 
 class Alertmanager:
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.url = url.rstrip("/")
+        base, credentials = split_credentials(url.rstrip("/"))
+        self.url = base  # without credentials: it is shown in errors
         self.timeout = timeout
+        self._headers = {"Accept": "application/json"}
+        if credentials:
+            self._headers["Authorization"] = basic_authorization(credentials)
 
     def _get(self, path: str) -> Any:
-        request = urllib.request.Request(self.url + path, headers={"Accept": "application/json"})
+        request = urllib.request.Request(self.url + path, headers=self._headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())

@@ -8,6 +8,11 @@
 Synchronous; async callers run it in a worker thread. Network errors,
 timeouts and PromQL errors come out as :class:`PrometheusUnavailable`, chained
 to the cause, so a caller can say "unknown" rather than "no".
+
+Credentials in the URL (``http://user:secret@prometheus:9090``) authenticate
+every request (HTTP basic auth) and appear nowhere else: ``url`` and every
+error message carry the URL without them, since both end up in incident
+status, Events and logs.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from onduty.domain.diagnostics import Series
+from onduty.domain.redaction import basic_authorization, split_credentials
 
 # A condition is evaluated in front of an action: five seconds is long for
 # Prometheus and short for a responder waiting on the action.
@@ -33,7 +39,8 @@ class PrometheusUnavailable(Exception):
 
 class Prometheus:
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.url = url.rstrip("/")
+        base, credentials = split_credentials(url.rstrip("/"))
+        self.url = base  # without credentials: it is shown in links and errors
         self.timeout = timeout
         # The client's own default retries three times with 1-2-4 s back-off on
         # connection errors and 5xx, and waits forever for an answer: both would
@@ -41,6 +48,7 @@ class Prometheus:
         # or a restarting Prometheus, and every request bounded by ``timeout``.
         self._client = PrometheusConnect(
             url=self.url,
+            headers={"Authorization": basic_authorization(credentials)} if credentials else None,
             disable_ssl=False,
             timeout=timeout,
             retry=Retry(total=1, backoff_factor=0, status_forcelist=(502, 503, 504)),

@@ -5,22 +5,27 @@ what the sender should do next:
 
 * 200 — every alert of the notification is stored (created, updated or
   already there: retries and HA duplicates land on the same object);
-* 400 — the payload can never be accepted (bad JSON, wrong version, invalid
-  fields: the message names the field and the value); nothing is written;
+* 400 — the payload can never be accepted (bad or too deeply nested JSON,
+  text that is not Unicode, wrong version, invalid fields: the message names
+  the field and the value); nothing is written;
 * 401 — a bearer token is configured and the request lacks it;
-* 413 — the body exceeds the configured limit;
+* 413 — the body exceeds the configured limit in bytes, or holds more alerts
+  than the configured cap; nothing is written;
 * 503 — the API server is unreachable or overloaded; Alertmanager will retry.
 
 The whole payload is validated before the first write. If the API server
 refuses one object for good (a 4xx from it), the objects this request created
 are deleted again, so a rejected request leaves nothing behind.
+
+Alert labels are untrusted: an alert lands in its ``namespace`` label's
+namespace only if that is a valid namespace name that exists, else in the
+default namespace (onduty's own); a label never becomes part of a path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -45,6 +50,12 @@ log = logging.getLogger(__name__)
 # thousand alerts with ordinary labels, far more than a sane group, and stops a
 # runaway sender from costing us memory.
 DEFAULT_MAX_BODY = 1024 * 1024
+# Each alert costs one or two API calls. 1000 is what ordinary alerts fill the
+# 1 MiB body with; without a count cap, tiny alerts (~150 bytes) would make one
+# request cost seven times as many writes. Alertmanager's own max_alerts
+# default is 0 (unlimited), but a group of a few thousand alerts is already
+# pathological: better refused loudly than stored slowly.
+DEFAULT_MAX_ALERTS = 1000
 ALERTS_PATH = "/api/v1/alerts"
 
 
@@ -53,6 +64,10 @@ class BridgeConfig:
     default_namespace: str = "onduty-system"
     token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY
+    max_alerts: int = DEFAULT_MAX_ALERTS
+    # The namespaces onduty may use (--watch-namespaces); an alert for any other is kept in
+    # default_namespace, as one for a namespace that does not exist. Empty: every namespace.
+    namespaces: tuple[str, ...] = ()
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
 
@@ -93,7 +108,9 @@ class Bridge:
     def _upsert(self, alert: domain.WebhookAlert, message: domain.WebhookMessage, outcome: _Outcome) -> None:
         name = domain.alert_object_name(alert)
         spec = domain.alert_spec(alert, message)
-        namespace = alert.labels.get("namespace") or self.config.default_namespace
+        namespace = domain.alert_namespace(alert, self.config.default_namespace)
+        if self.config.namespaces and namespace not in self.config.namespaces:
+            namespace = self.config.default_namespace
         body = {
             "apiVersion": API_VERSION,
             "kind": "Alert",
@@ -166,9 +183,16 @@ def build_app(bridge: Bridge) -> web.Application:
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"body larger than the limit of {config.max_body_bytes} bytes")
         try:
-            document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            return _error(400, f"body is not valid JSON: {error}")
+            document = domain.decode_json(raw)
+        except domain.PayloadError as error:
+            return _error(400, str(error))
+        alerts = document.get("alerts") if isinstance(document, dict) else None
+        if isinstance(alerts, list) and len(alerts) > config.max_alerts:
+            return _error(
+                413,
+                f"{len(alerts)} alerts in one request, more than the limit of {config.max_alerts} (--max-alerts);"
+                f" set max_alerts: {config.max_alerts} or less in Alertmanager's webhook_config",
+            )
         try:
             message = domain.parse_webhook(document)
         except domain.PayloadError as error:

@@ -4,22 +4,47 @@ The bridge validates the whole payload before writing anything, so a request
 that can never be accepted leaves nothing behind. Object names are a pure
 function of the alert's fingerprint and ``startsAt``: Alertmanager retries and
 the duplicate deliveries of an HA pair land on the same object.
+
+Every alert Alertmanager can send is stored, whatever its labels: what does
+not fit a Kubernetes name, label value or bounded field is shortened, with a
+hash of the whole so the result stays deterministic and distinct. Only what
+can never be a notification (malformed or deeply nested JSON, text that is not
+Unicode, invalid fields) is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from onduty.domain import trust
 
 # Alertmanager writes this for "not set".
 _ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 _NAME_UNSAFE = re.compile(r"[^a-z0-9-]+")
 # Label values we copy to metadata.labels must satisfy Kubernetes' label syntax.
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+# The Alert CRD bounds spec.alertname like an object name; the whole value stays in spec.labels.
+ALERTNAME_MAX = 253
+# A webhook notification nests four deep (notification, alerts, alert, labels;
+# Grafana's "values" too). 32 leaves room for any sender's extra fields and
+# keeps the recursive JSON decoder and validation far from Python's recursion
+# limit, so deep nesting is a 400 naming the depth, never a crash.
+MAX_JSON_DEPTH = 32
+# A JSON string, or an unterminated one through the end of the text. Possessive,
+# and it matches at every quote: one linear pass whatever the body holds.
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
+# A UTF-16 surrogate; decoded text holds one only from a "\ud800"-style escape.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 AlertState = Literal["firing", "resolved"]
 
@@ -87,6 +112,60 @@ class PayloadError(ValueError):
     """A payload that can never be accepted; the message names the field and value."""
 
 
+def decode_json(raw: bytes) -> Any:
+    """The JSON document in a request body, or :class:`PayloadError` saying what is wrong and where.
+
+    Beyond :func:`json.loads`: nesting deeper than :data:`MAX_JSON_DEPTH` is
+    refused before decoding (no ``RecursionError``), bytes are decoded strictly
+    (no surrogates smuggled in as CESU-8), and a string holding an unpaired
+    surrogate (from a ``"\\ud800"`` escape) is refused naming its field: no
+    UTF-8 text, and so no Kubernetes object, can hold it.
+    """
+    try:
+        text = raw.decode(json.detect_encoding(raw))
+    except UnicodeDecodeError as error:
+        raise PayloadError(f"body is not valid JSON: {error}") from error
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise PayloadError(
+            f"body nests JSON {depth} levels deep, more than the limit of {MAX_JSON_DEPTH};"
+            " a webhook notification nests four deep"
+        )
+    try:
+        document = json.loads(text)
+    except ValueError as error:  # JSONDecodeError, and integers beyond Python's digit limit
+        raise PayloadError(f"body is not valid JSON: {error}") from error
+    if _SURROGATE_ESCAPE.search(text):  # else no string can hold a surrogate: skip the walk
+        _check_text(document)
+    return document
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest, brackets inside strings aside; without recursion.
+
+    On invalid JSON the count may be off past the first error, which is as far as a decoder reads.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_NESTING.__getitem__, brackets)), default=0)
+
+
+def _check_text(document: Any) -> None:
+    """Refuse any key or string value holding an unpaired surrogate, naming the first in document order."""
+    pending: list[tuple[Any, str]] = [(document, "")]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise PayloadError(f"{path or 'payload'}: {_short(value)} holds an unpaired UTF-16 surrogate")
+        elif isinstance(value, dict):
+            for key in value:
+                if _SURROGATE.search(key):
+                    raise PayloadError(f"{path or 'payload'}: key {_short(key)} holds an unpaired UTF-16 surrogate")
+            pending.extend((item, f"{path}.{key}" if path else key) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
+
+
 def parse_webhook(document: Any) -> WebhookMessage:
     """Validate a decoded JSON document as a v4 notification.
 
@@ -136,18 +215,45 @@ def alert_object_name(alert: WebhookAlert) -> str:
     return f"{prefix}-{alert.fingerprint.lower()}-{started}"
 
 
+def alert_namespace(alert: WebhookAlert, default: str) -> str:
+    """Where to store ``alert``: its ``namespace`` label if that is a valid namespace name, else ``default``.
+
+    The label is untrusted data and never becomes part of a path: ``../kube-system``,
+    ``kube-system/x``, ``Team-A`` or 64 characters all mean "no usable namespace".
+    (Whether the namespace exists is the bridge's question, asked of the API server.)
+    """
+    label = alert.labels.get("namespace", "")
+    return label if trust.is_label(label) else default
+
+
 def safe_label_value(value: str) -> str:
     """``value`` if it is a valid Kubernetes label value, else a short stable hash."""
     if len(value) <= 63 and _LABEL_VALUE.fullmatch(value):
         return value
-    return "h-" + hashlib.sha256(value.encode()).hexdigest()[:16]
+    return "h-" + _digest(value)
+
+
+def bounded(value: str, limit: int) -> str:
+    """``value`` if it has at most ``limit`` characters, else its head, ``~`` and a hash of the whole.
+
+    Deterministic, and two values that share a long head stay distinct.
+    """
+    if len(value) <= limit:
+        return value
+    digest = _digest(value)
+    return value[: limit - len(digest) - 1] + "~" + digest
+
+
+def _digest(value: str) -> str:
+    # surrogatepass: total on any str, so a hash never fails where a value is odd.
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def alert_spec(alert: WebhookAlert, message: WebhookMessage) -> dict[str, Any]:
     """The ``spec`` of the Alert object for one webhook alert."""
     spec: dict[str, Any] = {
         "fingerprint": alert.fingerprint.lower(),
-        "alertname": alert.alertname,
+        "alertname": bounded(alert.alertname, ALERTNAME_MAX),
         "state": alert.status,
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),

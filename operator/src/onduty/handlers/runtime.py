@@ -30,6 +30,9 @@ class OperatorConfig:
     prometheus_url: str | None = None
     # Alertmanager's API for silences; None: silences are not consulted.
     alertmanager_url: str | None = None
+    # The namespaces Kopf watches (onduty's own among them); (): cluster-wide.
+    # Cluster-scoped kinds (RemediationPolicies) are watched either way.
+    watch_namespaces: tuple[str, ...] = ()
 
 
 @dataclass
