@@ -8,9 +8,12 @@ of a twin release.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import shutil
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +278,200 @@ def test_a_rejected_object_is_recorded_as_helm_records_a_failed_rollback(kube, n
     assert [(r["revision"], r["status"]) for r in rows] == [(1, "superseded"), (2, "superseded"), (3, "failed")]
     assert rows[2]["description"] == 'Rollback "shop" failed: PATCH: 422 Invalid: no'
     assert applied_by(kube, namespace, "shop", "inc-1.helm-rollback")
+
+
+# --- a forged release record: a namespace editor must not borrow onduty's rights ----------------
+
+FORGER = "mallory"
+# What the forger adds to a real revision's manifest, each out of reach of the `edit` role.
+PRIVILEGED_DAEMONSET = {
+    "apiVersion": "apps/v1",
+    "kind": "DaemonSet",
+    "metadata": {"name": "onduty-forged-agent", "namespace": "kube-system"},
+    "spec": {
+        "selector": {"matchLabels": {"app": "forged"}},
+        "template": {
+            "metadata": {"labels": {"app": "forged"}},
+            "spec": {
+                "hostPID": True,
+                "containers": [{"name": "x", "image": "busybox", "securityContext": {"privileged": True}}],
+            },
+        },
+    },
+}
+CLUSTER_ADMIN_BINDING = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRoleBinding",
+    "metadata": {"name": "onduty-forged-admin"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": FORGER}],
+}
+# Another release's object in the same namespace (the "payments" release installs it).
+VICTIM = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "payments-settings"},
+    "data": {"message": "forged"},
+}
+# Lands wherever the record's namespace says, if that is believed.
+STRAY = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "onduty-forged"}, "data": {"x": "y"}}
+
+
+@pytest.fixture
+def forger(cluster, namespace) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """kubectl as a user who holds only the built-in ``edit`` role, in the test's namespace only.
+
+    Whatever a forgery got onduty to write outside the namespace goes at teardown, so one
+    failure does not lend the forger cluster-admin in the tests after it.
+    """
+    cluster.kubectl("create", "rolebinding", "forger-edit", "--clusterrole=edit", f"--user={FORGER}", "-n", namespace)
+
+    def can(*args: str) -> bool:
+        return cluster.kubectl("auth", "can-i", f"--as={FORGER}", *args, check=False).stdout.strip() == "yes"
+
+    assert can("create", "secrets", "-n", namespace)
+    assert can("update", "secrets", "-n", namespace)
+    assert not can("create", "clusterrolebindings")
+    assert not can("create", "daemonsets", "-n", "kube-system")
+    assert not can("create", "rolebindings", "-n", namespace)
+
+    def run(*args: str, input_: str | None = None) -> subprocess.CompletedProcess[str]:
+        return cluster.kubectl(f"--as={FORGER}", *args, input_=input_)
+
+    yield run
+    cluster.kubectl("delete", "clusterrolebinding", "onduty-forged-admin", "--ignore-not-found", check=False)
+    cluster.kubectl(
+        "delete",
+        "daemonset/onduty-forged-agent",
+        "configmap/onduty-forged",
+        "-n",
+        "kube-system",
+        "--ignore-not-found",
+        check=False,
+    )
+    cluster.kubectl("delete", "secrets", "-n", "kube-system", "-l", "owner=helm,name=shop", check=False)
+
+
+def forge(forger: Callable[..., Any], namespace: str, record: dict[str, Any]) -> None:
+    """Write ``record`` as Helm would store it, as the forger can: a Secret, base64 of gzip of JSON."""
+    version, status = record["version"], record["info"]["status"]
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": f"sh.helm.release.v1.{record['name']}.v{version}",
+            "labels": {"owner": "helm", "name": record["name"], "status": status, "version": str(version)},
+        },
+        "type": "helm.sh/release.v1",
+        # stringData: the API server adds the Secret's own base64 layer.
+        "stringData": {"release": base64.b64encode(gzip.compress(json.dumps(record).encode())).decode()},
+    }
+    forger("create", "-n", namespace, "-f", "-", input_=json.dumps(secret))
+
+
+def with_objects(manifest: str, *objects: dict[str, Any]) -> str:
+    return manifest + "".join("\n---\n" + yaml.safe_dump(o) for o in objects)
+
+
+def kube_system(cluster) -> set[str]:
+    listed = cluster.kubectl("get", "daemonsets,configmaps,secrets", "-n", "kube-system", "-o", "name").stdout
+    return set(listed.split())
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["applied", "dry-run"])
+@pytest.mark.parametrize(
+    ("where", "added", "changes", "reason", "words"),
+    [
+        pytest.param(
+            "target",
+            PRIVILEGED_DAEMONSET,
+            {},
+            "ObjectOutsideNamespace",
+            "holds DaemonSet kube-system/onduty-forged-agent, in namespace kube-system",
+            id="privileged-daemonset-in-kube-system",
+        ),
+        pytest.param(
+            "target",
+            CLUSTER_ADMIN_BINDING,
+            {},
+            "ClusterScopedObject",
+            "would apply ClusterRoleBinding onduty-forged-admin, which is cluster-scoped",
+            id="cluster-role-binding",
+        ),
+        pytest.param(
+            "target",
+            VICTIM,
+            {},
+            "NotOwnedByRelease",
+            "payments-settings, which belongs to Helm release {namespace}/payments",
+            id="another-releases-object-applied",
+        ),
+        pytest.param(
+            "latest",
+            VICTIM,
+            {},
+            "NotOwnedByRelease",
+            "would delete ConfigMap {namespace}/payments-settings",
+            id="another-releases-object-deleted",
+        ),
+        pytest.param(
+            "target",
+            STRAY,
+            {"namespace": "kube-system"},
+            "ReleaseOutsideNamespace",
+            "stored in namespace {namespace}, names namespace 'kube-system'",
+            id="record-naming-kube-system",
+        ),
+    ],
+)
+def test_a_forged_release_record_is_refused_and_nothing_is_written(
+    cluster, kube, namespace, helm, forger, upgraded_chart, where, added, changes, reason, words, dry_run
+):
+    install_and_upgrade(helm, "shop", namespace, upgraded_chart)
+    helm("install", "payments", str(CHART), "-n", namespace)
+    real = decode_release(release_secrets(kube, namespace, "shop")["sh.helm.release.v1.shop.v2"]["data"]["release"])
+    # Revision 3 is the default target (the newest good one before the latest), revision 4 the latest.
+    target = real | {"version": 3, "info": real["info"] | {"status": "superseded"}}
+    latest = real | {"version": 4}
+    (target if where == "target" else latest).update(manifest=with_objects(real["manifest"], added), **changes)
+    forge(forger, namespace, target)
+    forge(forger, namespace, latest)
+
+    history_before = history(helm, "shop", namespace)
+    secrets_before = {n: s["metadata"]["resourceVersion"] for n, s in release_secrets(kube, namespace, "shop").items()}
+    system_before = kube_system(cluster)
+    victim_before = config_map(kube, namespace, "payments-settings")
+    names_before = config_map_names(kube, namespace)
+
+    result = roll_back(kube, namespace, "shop", dry_run=dry_run)
+
+    assert (result.outcome, result.reason) == ("Refused", reason), result.message
+    assert words.format(namespace=namespace) in result.message
+    assert result.verdict().allowed is False
+    assert kube_system(cluster) == system_before
+    crb = cluster.kubectl("get", "clusterrolebinding", "onduty-forged-admin", check=False)
+    assert crb.returncode != 0 and "NotFound" in crb.stderr
+    assert config_map(kube, namespace, "payments-settings") == victim_before  # resourceVersion too
+    assert config_map_names(kube, namespace) == names_before
+    assert history(helm, "shop", namespace) == history_before  # no revision 5, none changed
+    assert {
+        n: s["metadata"]["resourceVersion"] for n, s in release_secrets(kube, namespace, "shop").items()
+    } == secrets_before
+    assert [r["status"] for r in history(helm, "payments", namespace)] == ["deployed"]
+
+
+def test_a_real_release_with_another_release_beside_it_still_rolls_back(kube, namespace, helm, upgraded_chart):
+    """Helm's ownership annotations are on every object helm creates: the checks pass real releases."""
+    install_and_upgrade(helm, "shop", namespace, upgraded_chart)
+    helm("install", "payments", str(CHART), "-n", namespace)
+    payments = config_map(kube, namespace, "payments-settings")
+
+    result = roll_back(kube, namespace, "shop")
+
+    assert result.outcome == "Applied", result.summary
+    assert f"- ConfigMap {namespace}/shop-extra: deleted" in result.summary
+    assert config_map(kube, namespace, "payments-settings") == payments
+    # What onduty applied carries the annotations, so a rollback of the rollback passes too.
+    again = roll_back(kube, namespace, "shop", to_revision=2, action_id="inc-2.helm-rollback")
+    assert again.outcome == "Applied", again.summary
+    assert config_map(kube, namespace, "shop-settings")["data"] == {"message": "two", "added": "in 0.2.0"}

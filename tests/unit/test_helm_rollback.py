@@ -52,13 +52,13 @@ def record(version: int, status: str, **changes: Any) -> dict[str, Any]:
 def planned(
     releases: list[dict[str, Any]], to_revision: int | None = None, action_id: str = "inc-1.rb"
 ) -> RollbackPlan:
-    plan = plan_rollback(releases, to_revision, NOW, action_id)
+    plan = plan_rollback(releases, to_revision, NOW, action_id, release="shop", namespace="apps")
     assert isinstance(plan, RollbackPlan), plan
     return plan
 
 
 def refused(releases: list[dict[str, Any]], to_revision: int | None = None, action_id: str = "inc-1.rb") -> Refusal:
-    plan = plan_rollback(releases, to_revision, NOW, action_id)
+    plan = plan_rollback(releases, to_revision, NOW, action_id, release="shop", namespace="apps")
     assert isinstance(plan, Refusal), plan
     return plan
 
@@ -265,6 +265,208 @@ def test_hooks_for_other_events_do_not_block() -> None:
     hooked = record(1, "superseded", hooks=[{"name": "test", "events": ["test", "post-install"]}])
 
     assert planned([hooked, record(2, "deployed")]).record["hooks"] == hooked["hooks"]
+
+
+# --- confinement: the release's namespace, the release's objects ----------------------------
+
+
+def elsewhere(name: str, namespace: str, kind: str = "DaemonSet", api_version: str = "apps/v1") -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+
+
+PRIVILEGED = {
+    **elsewhere("node-agent", "kube-system"),
+    "spec": {"template": {"spec": {"containers": [{"name": "x", "securityContext": {"privileged": True}}]}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("releases", "reason", "words"),
+    [
+        (
+            [record(1, "superseded"), record(2, "deployed", namespace="kube-system")],
+            "ReleaseOutsideNamespace",
+            "the record of revision 2, stored in namespace apps, names namespace 'kube-system'",
+        ),
+        (  # any revision, not only the ones the plan reads: Helm never stores one like it
+            [record(1, "superseded", namespace="kube-system"), record(2, "superseded"), record(3, "deployed")],
+            "ReleaseOutsideNamespace",
+            "revision 1",
+        ),
+        ([record(1, "superseded"), record(2, "deployed", namespace=None)], "ReleaseOutsideNamespace", "None"),
+        (
+            [record(1, "superseded"), record(2, "deployed", name="payments")],
+            "ReleaseNameMismatch",
+            "the record of revision 2 names release 'payments'",
+        ),
+        (  # the target renders it: it would be applied
+            [
+                record(1, "superseded", manifest=manifest(config_map("shop-settings"), PRIVILEGED)),
+                record(2, "deployed"),
+            ],
+            "ObjectOutsideNamespace",
+            "the manifest of revision 1 holds DaemonSet kube-system/node-agent, in namespace kube-system",
+        ),
+        (  # only the latest renders it: it would be deleted
+            [record(1, "superseded"), record(2, "deployed", manifest=manifest(elsewhere("victim", "team-b")))],
+            "ObjectOutsideNamespace",
+            "the manifest of revision 2 holds DaemonSet team-b/victim",
+        ),
+        (  # even one that would be kept
+            [
+                record(1, "superseded"),
+                record(2, "deployed", manifest=manifest(elsewhere("data", "team-b", "PersistentVolumeClaim", "v1"))),
+            ],
+            "ObjectOutsideNamespace",
+            "PersistentVolumeClaim team-b/data",
+        ),
+        (  # the same object in both: applied over the other namespace's
+            [
+                record(1, "superseded", manifest=manifest(PRIVILEGED)),
+                record(2, "deployed", manifest=manifest(PRIVILEGED)),
+            ],
+            "ObjectOutsideNamespace",
+            "kube-system",
+        ),
+    ],
+)
+def test_a_rollback_never_leaves_the_namespace_it_was_read_from(
+    releases: list[dict[str, Any]], reason: str, words: str
+) -> None:
+    refusal = refused(releases)
+
+    assert refusal.reason == reason
+    assert words in refusal.message
+    assert "Helm release apps/shop" in refusal.message
+    assert refusal.message.endswith(".")
+
+
+def test_an_interrupted_rollback_is_confined_too() -> None:
+    ours = mine(3, "pending-rollback")
+    ours["manifest"] = manifest(PRIVILEGED)
+
+    refusal = refused([record(1, "superseded"), record(2, "deployed"), ours])
+
+    assert refusal.reason == "ObjectOutsideNamespace"
+    assert "the manifest of revision 3 holds DaemonSet kube-system/node-agent" in refusal.message
+
+
+def test_a_finished_rollback_whose_record_names_another_namespace_is_refused_not_taken_as_done() -> None:
+    refusal = refused([record(1, "superseded"), record(2, "superseded"), mine(3, "deployed") | {"namespace": "x"}])
+
+    assert refusal.reason == "ReleaseOutsideNamespace"
+
+
+def test_a_clean_release_naming_its_own_namespace_still_plans() -> None:
+    own = {**config_map("shop-settings", message="v1"), "metadata": {"name": "shop-settings", "namespace": "apps"}}
+    crb = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "x"}}
+
+    plan = planned([record(1, "superseded", manifest=manifest(own, crb)), record(2, "deployed")])
+
+    # A cluster-scoped kind carries no namespace in a manifest: the domain cannot tell it from a
+    # namespaced one; API discovery does, before anything is written (placement_refusal).
+    assert [helm.describe(a.obj, "apps") for a in plan.apply] == [
+        "ConfigMap apps/shop-settings",
+        "ClusterRoleBinding apps/x",
+    ]
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", ".", "x%2fy", "bad\nname", "spaced name"])
+def test_a_manifest_object_whose_name_is_not_a_name_is_refused(name: str) -> None:
+    latest = record(2, "deployed", manifest=manifest(config_map(name)))
+
+    refusal = refused([record(1, "superseded"), latest])
+
+    assert refusal.reason == "ManifestUnreadable"
+    assert f"whose metadata.name {name!r} is not a name" in refusal.message
+
+
+@pytest.mark.parametrize("api_version", ["v1/../../apis/x/v1", "apps/v1/x", "/v1", "Apps/v1", "apps/"])
+def test_a_manifest_object_whose_api_version_is_not_one_is_refused(api_version: str) -> None:
+    obj = {**config_map("x"), "apiVersion": api_version}
+
+    refusal = refused([record(1, "superseded", manifest=manifest(obj)), record(2, "deployed")])
+
+    assert refusal.reason == "ManifestUnreadable"
+    assert f"whose apiVersion {api_version!r} is not one" in refusal.message
+
+
+def test_a_manifest_object_whose_namespace_is_not_a_name_is_refused() -> None:
+    obj = elsewhere("x", "apps/../kube-system", "ConfigMap", "v1")
+
+    assert refused([record(1, "superseded", manifest=manifest(obj)), record(2, "deployed")]).reason == (
+        "ManifestUnreadable"
+    )
+
+
+@pytest.mark.parametrize(
+    ("obj", "namespaced", "reason", "words"),
+    [
+        (
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "own"}},
+            False,
+            "ClusterScopedObject",
+            "would apply ClusterRoleBinding own, which is cluster-scoped",
+        ),
+        (PRIVILEGED, True, "ObjectOutsideNamespace", "would apply DaemonSet kube-system/node-agent, in namespace"),
+        (elsewhere("x", "", "ConfigMap", "v1"), True, "ObjectOutsideNamespace", "in namespace "),
+        (elsewhere("settings", "apps", "ConfigMap", "v1"), True, None, ""),
+    ],
+)
+def test_only_namespaced_objects_in_the_release_namespace_may_be_written(
+    obj: dict[str, Any], namespaced: bool, reason: str | None, words: str
+) -> None:
+    refusal = helm.placement_refusal(obj, action="apply", namespaced=namespaced, release="shop", namespace="apps")
+
+    assert (refusal.reason if refusal else None) == reason
+    if refusal:
+        assert words in refusal.message
+        assert "onduty writes only in the release's namespace apps." in refusal.message
+
+
+def annotated(**annotations: str) -> dict[str, Any]:
+    return {"metadata": {"name": "settings", "namespace": "apps", "annotations": annotations, "uid": "u"}}
+
+
+@pytest.mark.parametrize(
+    ("live", "reason", "words"),
+    [
+        (None, None, ""),  # absent: may be created
+        (annotated(**{helm.RELEASE_NAME_ANNOTATION: "shop", helm.RELEASE_NAMESPACE_ANNOTATION: "apps"}), None, ""),
+        (
+            annotated(**{helm.RELEASE_NAME_ANNOTATION: "payments", helm.RELEASE_NAMESPACE_ANNOTATION: "apps"}),
+            "NotOwnedByRelease",
+            "which belongs to Helm release apps/payments by its annotations",
+        ),
+        (
+            annotated(**{helm.RELEASE_NAME_ANNOTATION: "shop", helm.RELEASE_NAMESPACE_ANNOTATION: "other"}),
+            "NotOwnedByRelease",
+            "Helm release other/shop",
+        ),
+        (annotated(**{helm.RELEASE_NAME_ANNOTATION: "shop"}), "NotOwnedByRelease", "Helm release ?/shop"),
+        (annotated(), "NotOwnedByRelease", "carries no Helm ownership annotations"),
+        ({"metadata": {"name": "settings"}}, "NotOwnedByRelease", "carries no Helm ownership annotations"),
+    ],
+)
+def test_only_objects_helm_ties_to_this_release_may_be_changed(
+    live: dict[str, Any] | None, reason: str | None, words: str
+) -> None:
+    obj = elsewhere("settings", "apps", "ConfigMap", "v1")
+
+    refusal = helm.ownership_refusal(obj, live, action="delete", release="shop", namespace="apps")
+
+    assert (refusal.reason if refusal else None) == reason
+    if refusal:
+        assert words in refusal.message
+        assert "the rollback would delete ConfigMap apps/settings" in refusal.message
+        assert refusal.message.endswith("onduty changes only this release's objects.")
+
+
+def test_what_a_rollback_applies_it_owns_afterwards() -> None:
+    """Objects onduty re-created carry the same annotations, so the next rollback may change them."""
+    (item,) = planned([record(1, "superseded"), record(2, "deployed")]).apply
+
+    assert helm.ownership_refusal(item.obj, item.obj, action="apply", release="shop", namespace="apps") is None
 
 
 # --- the same action again ------------------------------------------------------------------

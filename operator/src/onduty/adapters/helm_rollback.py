@@ -9,6 +9,19 @@ the target revision's manifest and writes the revisions in Helm's order::
     result.summary      # diff-like text: the revisions written, each object applied / deleted / kept
     result.verdict()    # for the incident's record
 
+It reads the release from the namespace it is asked about and writes only
+there. A release Secret is anyone's who may edit that namespace, so nothing in
+it is taken on trust: before the first write (the dry run's too) every record
+must name this release and namespace and every object to apply or delete must
+be of a namespaced kind (API discovery), in that namespace, and either absent
+or tied to this release by Helm's ownership annotations (``meta.helm.sh/
+release-name``, ``meta.helm.sh/release-namespace``), which Helm 3.2+ sets on
+every object it creates. Anything else refuses the whole rollback, with the
+object and the reason (``ReleaseOutsideNamespace``, ``ReleaseNameMismatch``,
+``ObjectOutsideNamespace``, ``ClusterScopedObject``, ``NotOwnedByRelease``),
+and nothing is written, not even the pending revision: onduty's rights must
+not reach past what the namespace's own editors could do.
+
 Writes, in order (so a crash never leaves two revisions deployed):
 
 1. the new revision's Secret, ``pending-rollback``, labelled ``onduty.dev/action-id``;
@@ -16,8 +29,9 @@ Writes, in order (so a crash never leaves two revisions deployed):
    ``onduty``, conflicts forced: these are objects the chart renders), then the
    map keys the latest revision rendered and the target does not are removed
    (a merge patch of nulls: apply never removes another manager's fields);
-   objects only the latest revision rendered are deleted, except namespaces,
-   PVCs, CRDs and ``helm.sh/resource-policy: keep`` (kept, and said so);
+   objects only the latest revision rendered are deleted (the very object
+   checked: a uid precondition), except namespaces, PVCs, CRDs and
+   ``helm.sh/resource-policy: keep`` (kept, and said so);
 3. every deployed revision's Secret -> ``superseded``;
 4. the new revision's Secret -> ``deployed``.
 
@@ -45,10 +59,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote
 
 from onduty.adapters.helm import decode_release
-from onduty.adapters.kube import ApiRejected, Cluster, Conflict, NotFound
+from onduty.adapters.kube import ApiRejected, Cluster, Conflict, NotFound, segment
 from onduty.domain import helm
 from onduty.domain.guardrails import Verdict
 from onduty.domain.helm import Refusal, RollbackPlan
@@ -102,7 +115,7 @@ class _Stored:
 
 
 def secrets_path(namespace: str, name: str | None = None) -> str:
-    return f"/api/v1/namespaces/{quote(namespace)}/secrets" + (f"/{quote(name)}" if name else "")
+    return f"/api/v1/namespaces/{segment(namespace)}/secrets" + (f"/{segment(name)}" if name else "")
 
 
 def _read(cluster: Cluster, namespace: str, release: str, *, extra_selector: str = "") -> dict[int, _Stored]:
@@ -155,7 +168,7 @@ def rollback(
                 "ReleaseNotFound", f"Helm release {namespace}/{release} has no stored revisions (helm.sh/release.v1)."
             )
             return _refused(refusal, release, namespace)
-        plan = helm.plan_rollback(records, to_revision, now(), action_id)
+        plan = helm.plan_rollback(records, to_revision, now(), action_id, release=release, namespace=namespace)
         if isinstance(plan, Refusal):
             return _refused(plan, release, namespace)
         try:
@@ -174,6 +187,10 @@ def _refused(refusal: Refusal, release: str, namespace: str) -> HelmRollbackResu
 
 class _NewRevisionTaken(Conflict):
     """The new revision's Secret exists already: someone (Helm) wrote a revision since we read."""
+
+
+class _KindNotServed(ApiRejected):
+    """API discovery does not list the kind: nothing of it can be read or written."""
 
 
 class _Run:
@@ -195,11 +212,19 @@ class _Run:
         self.now = now
         self.dry = {"dryRun": "All"} if dry_run else {}
         self.resources: dict[str, dict[str, tuple[str, bool]]] = {}
+        # Objects as the pre-flight read them, by API path (None: absent), and the
+        # ones the API server would not let us read (never written: see _apply, _delete).
+        self.live: dict[str, dict[str, Any] | None] = {}
+        self.unreadable: dict[str, ApiRejected] = {}
         self.outcomes: list[ObjectOutcome] = []
 
     # --- the steps -----------------------------------------------------------------------
     def run(self) -> HelmRollbackResult:
         plan = self.plan
+        refusal = self._preflight()
+        if refusal is not None:
+            log.warning("rollback of %s/%s refused: %s", plan.namespace, plan.release, refusal.message)
+            return _refused(refusal, plan.release, plan.namespace)
         new_version = self._create_pending()
         try:
             for item in plan.apply:
@@ -221,6 +246,33 @@ class _Run:
         )
         return self._result("DryRun" if self.dry_run else "Applied", "RolledBack", message)
 
+    def _preflight(self) -> Refusal | None:
+        """Step 0, reads only: every object to apply or delete is this release's to write, or the refusal."""
+        plan = self.plan
+        checks = [*(("apply", item.obj) for item in plan.apply), *(("delete", obj) for obj in plan.delete)]
+        for action, obj in checks:
+            try:
+                path, body, namespaced = self._object_path(obj)
+            except _KindNotServed:
+                continue  # nothing of it can be written: its apply fails (as Helm's), its delete is kept
+            refusal = helm.placement_refusal(
+                body, action=action, namespaced=namespaced, release=plan.release, namespace=plan.namespace
+            )
+            if refusal is None and path not in self.live and path not in self.unreadable:
+                try:
+                    self.live[path] = self.cluster.request("GET", path)
+                except NotFound:
+                    self.live[path] = None
+                except ApiRejected as error:  # forbidden, say: it is never written, so nothing to check
+                    self.unreadable[path] = error
+            if refusal is None and path in self.live:
+                refusal = helm.ownership_refusal(
+                    body, self.live[path], action=action, release=plan.release, namespace=plan.namespace
+                )
+            if refusal is not None:
+                return refusal
+        return None
+
     def _create_pending(self) -> str:
         """Step 1; the resourceVersion of the new revision's Secret (empty in a dry run)."""
         plan = self.plan
@@ -235,12 +287,10 @@ class _Run:
         return str((created.get("metadata") or {}).get("resourceVersion", ""))
 
     def _apply(self, item: helm.Apply) -> None:
-        obj = item.obj
-        path, body = self._object_path(obj)
-        try:
-            live: dict[str, Any] | None = self.cluster.request("GET", path)
-        except NotFound:
-            live = None
+        path, body, _ = self._object_path(item.obj)
+        if path in self.unreadable:  # as the GET answered: the rollback fails here, as Helm's would
+            raise self.unreadable[path]
+        live = self.live[path]  # read (and found ours or absent) by the pre-flight
         query = {"fieldManager": FIELD_MANAGER, "force": "true", **self.dry}
         after = self.cluster.request("PATCH", path, query=query, body=body, content_type="application/apply-patch+yaml")
         if item.removals and live is not None:
@@ -257,13 +307,27 @@ class _Run:
     def _delete(self, obj: dict[str, Any]) -> None:
         name = helm.describe(obj, self.plan.namespace)
         try:
-            path, body = self._object_path(obj)
+            path, body, _ = self._object_path(obj)
         except ApiRejected as error:  # the kind is not served any more: nothing of it to delete
             self.outcomes.append(ObjectOutcome("keep", name, f"not deleted: {error}"))
             return
         name = helm.describe(body)
+        if path in self.unreadable:
+            self.outcomes.append(ObjectOutcome("keep", name, f"not deleted: {self.unreadable[path]}"))
+            return
+        live = self.live[path]  # read (and found ours or absent) by the pre-flight
+        if live is None:
+            self.outcomes.append(ObjectOutcome("delete", name, "already gone"))
+            return
+        # DeleteOptions, all in the body: with a body the API server ignores the query
+        # (dryRun there would be dropped). The uid: the very object the pre-flight checked.
+        options: dict[str, Any] = {
+            "propagationPolicy": "Background",
+            "preconditions": {"uid": str((live.get("metadata") or {}).get("uid", ""))},
+            **({"dryRun": ["All"]} if self.dry_run else {}),
+        }
         try:
-            self.cluster.request("DELETE", path, query={"propagationPolicy": "Background", **self.dry})
+            self.cluster.request("DELETE", path, body=options)
         except NotFound:
             self.outcomes.append(ObjectOutcome("delete", name, "already gone"))
         except ApiRejected as error:  # Helm logs a failed delete and carries on; so do we
@@ -323,18 +387,19 @@ class _Run:
         )
 
     # --- where objects live ----------------------------------------------------------------
-    def _object_path(self, obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The object's API path, and the object as sent (namespace defaulted, or dropped if cluster-scoped)."""
+    def _object_path(self, obj: dict[str, Any]) -> tuple[str, dict[str, Any], bool]:
+        """The object's API path, the object as sent (namespace defaulted, or dropped if cluster-scoped),
+        and whether its kind is namespaced."""
         api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
         plural, namespaced = self._resource(api_version, kind)
         meta = dict(obj.get("metadata") or {})
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         if namespaced:
             meta["namespace"] = meta.get("namespace") or self.plan.namespace
-            base += f"/namespaces/{quote(meta['namespace'])}"
+            base += f"/namespaces/{segment(meta['namespace'])}"
         else:
             meta.pop("namespace", None)
-        return f"{base}/{plural}/{quote(str(meta['name']))}", {**obj, "metadata": meta}
+        return f"{base}/{segment(plural)}/{segment(meta['name'])}", {**obj, "metadata": meta}, namespaced
 
     def _resource(self, api_version: str, kind: str) -> tuple[str, bool]:
         """(plural, namespaced) of ``kind`` in ``api_version``, from API discovery (cached per rollback)."""
@@ -351,7 +416,9 @@ class _Run:
             }
         found = self.resources[api_version].get(kind)
         if found is None:
-            raise ApiRejected(f"the API server does not serve {kind} in {api_version}", status=404, reason="NotFound")
+            raise _KindNotServed(
+                f"the API server does not serve {kind} in {api_version}", status=404, reason="NotFound"
+            )
         return found
 
 

@@ -32,6 +32,17 @@ places, each a refusal rather than a surprise:
 * the new revision carries ``onduty.dev/action-id`` (a custom label to Helm, so
   it survives Helm's own rewrites), which makes a repeat of the same action a
   no-op and lets an interrupted one (still pending-rollback) be finished.
+
+Confinement. Anyone who may edit a namespace may write Secrets there, so a
+release record is the namespace editors' word, not Helm's; onduty acts on it
+with its own, wider rights. A rollback therefore stays in the namespace the
+release was read from: a record naming another release or namespace
+(``ReleaseNameMismatch``, ``ReleaseOutsideNamespace``) or a manifest object
+placed in another namespace (``ObjectOutsideNamespace``) refuses the plan, and
+:func:`placement_refusal` and :func:`ownership_refusal` refuse, object by
+object before anything is written, a cluster-scoped kind
+(``ClusterScopedObject``) and a live object that Helm's ownership annotations
+do not tie to this release (``NotOwnedByRelease``).
 """
 
 from __future__ import annotations
@@ -84,6 +95,11 @@ NEVER_DELETED = frozenset(
 _ROLLBACK_HOOKS = frozenset({"pre-rollback", "post-rollback"})
 _LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _ROLLBACK_TO = re.compile(r"^Rollback to (\d+)$")
+# group/version or version (the core group): both go into a URL.
+_API_VERSION = re.compile(r"(?:[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?/)?[a-z0-9]{1,63}")
+# An object's name as the API server accepts it in a path (``ValidatePathSegmentName``:
+# not "." or "..", no "/" or "%"), and no whitespace or control characters.
+_SEGMENT = re.compile(r"(?!\.\.?\Z)[^/%\s\x00-\x1f\x7f]{1,253}")
 
 
 # --- storage ------------------------------------------------------------------------------
@@ -190,8 +206,16 @@ def manifest_objects(manifest: str) -> list[dict[str, Any]]:
             continue
         if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind"):
             raise ManifestError("manifest holds a document that is not a Kubernetes object")
-        if not (doc.get("metadata") or {}).get("name"):
+        if not (isinstance(doc["apiVersion"], str) and _API_VERSION.fullmatch(doc["apiVersion"])):
+            raise ManifestError(f"manifest holds a {doc['kind']} whose apiVersion {doc['apiVersion']!r} is not one")
+        meta = doc.get("metadata") or {}
+        if not isinstance(meta, dict) or not meta.get("name"):
             raise ManifestError(f"manifest holds a {doc['kind']} without metadata.name")
+        for key in ("name", "namespace"):
+            value = meta.get(key)
+            if value is not None and not (isinstance(value, str) and _SEGMENT.fullmatch(value)):
+                # The name goes into a URL: "a/b" or ".." could address some other object.
+                raise ManifestError(f"manifest holds a {doc['kind']} whose metadata.{key} {value!r} is not a name")
         objects.append(doc)
     return objects
 
@@ -353,20 +377,31 @@ class RollbackPlan:
 
 
 def plan_rollback(
-    releases: list[dict[str, Any]], to_revision: int | None, now: datetime, action_id: str
+    releases: list[dict[str, Any]],
+    to_revision: int | None,
+    now: datetime,
+    action_id: str,
+    *,
+    release: str,
+    namespace: str,
 ) -> RollbackPlan | Refusal:
     """Decide a rollback of one release, given all its stored revisions (any order).
 
     ``releases`` are decoded records with the Secret's custom labels under
-    ``"labels"``. ``to_revision`` None means the newest deployed or superseded
-    revision before the latest.
+    ``"labels"``, as read from the Secrets of ``release`` in ``namespace``.
+    ``to_revision`` None means the newest deployed or superseded revision
+    before the latest. A record that names another release or namespace, or a
+    manifest object in another namespace, refuses the whole rollback.
     """
     if not releases:
         return Refusal("ReleaseNotFound", "The release has no stored revisions (no helm.sh/release.v1 Secrets).")
     history = sorted(releases, key=revision_of)
+    for stored in history:
+        refusal = _foreign_record(stored, release, namespace)
+        if refusal is not None:
+            return refusal
     latest = history[-1]
-    name, namespace = str(latest.get("name", "")), str(latest.get("namespace", ""))
-    where = f"Helm release {namespace}/{name}"
+    where = f"Helm release {namespace}/{release}"  # what every record names, as just checked
     by_revision = {revision_of(r): r for r in history}
 
     ours = action_record(history, action_id)
@@ -405,6 +440,92 @@ def plan_rollback(
 
     record = _rollback_record(latest, target, now, action_id)
     return _plan(record, target_revision=revision_of(target), previous=latest, history=history, resume=False)
+
+
+def _foreign_record(record: Mapping[str, Any], release: str, namespace: str) -> Refusal | None:
+    """A record that is not ``release`` in ``namespace``, which it was read as: refused (Helm never writes one)."""
+    revision = revision_of(record)
+    where = f"Helm release {namespace}/{release}"
+    if record.get("namespace") != namespace:
+        return Refusal(
+            "ReleaseOutsideNamespace",
+            f"{where}: the record of revision {revision}, stored in namespace {namespace}, names namespace "
+            f"{record.get('namespace')!r}; onduty rolls a release back only in the namespace it is stored in.",
+        )
+    if record.get("name") != release:
+        return Refusal(
+            "ReleaseNameMismatch",
+            f"{where}: the record of revision {revision} names release {record.get('name')!r}; "
+            "onduty rolls back only a release whose records name it.",
+        )
+    return None
+
+
+def _foreign_object(objects: Sequence[Mapping[str, Any]], revision: int, name: str, namespace: str) -> Refusal | None:
+    """The first manifest object placed outside the release's namespace, refused."""
+    for obj in objects:
+        elsewhere = (obj.get("metadata") or {}).get("namespace")
+        if elsewhere and elsewhere != namespace:
+            return Refusal(
+                "ObjectOutsideNamespace",
+                f"Helm release {namespace}/{name}: the manifest of revision {revision} holds {describe(obj)}, "
+                f"in namespace {elsewhere}; onduty writes only in the release's namespace {namespace}.",
+            )
+    return None
+
+
+def placement_refusal(
+    obj: Mapping[str, Any], *, action: str, namespaced: bool, release: str, namespace: str
+) -> Refusal | None:
+    """Whether a rollback of ``release`` in ``namespace`` may ``action`` ("apply", "delete") ``obj`` where it is.
+
+    ``obj`` is the object as it will be sent (namespace defaulted) and
+    ``namespaced`` what API discovery says of its kind: only a namespaced
+    object in ``namespace`` passes.
+    """
+    where = f"Helm release {namespace}/{release}"
+    if not namespaced:
+        return Refusal(
+            "ClusterScopedObject",
+            f"{where}: the rollback would {action} {describe(obj)}, which is cluster-scoped; "
+            f"onduty writes only in the release's namespace {namespace}.",
+        )
+    elsewhere = (obj.get("metadata") or {}).get("namespace")
+    if elsewhere != namespace:
+        return Refusal(
+            "ObjectOutsideNamespace",
+            f"{where}: the rollback would {action} {describe(obj)}, in namespace {elsewhere}; "
+            f"onduty writes only in the release's namespace {namespace}.",
+        )
+    return None
+
+
+def ownership_refusal(
+    obj: Mapping[str, Any], live: Mapping[str, Any] | None, *, action: str, release: str, namespace: str
+) -> Refusal | None:
+    """Whether the live object (None: absent) is this release's to ``action``.
+
+    An absent object may be created; a present one must carry Helm's
+    ownership annotations naming this very release and namespace. Helm (3.2
+    and later) sets both on every object it creates, as :func:`owned_by_release`
+    does on every object a rollback applies; ``helm upgrade`` refuses to adopt
+    an object without them, and so does this.
+    """
+    if live is None:
+        return None
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    owner = (annotations.get(RELEASE_NAME_ANNOTATION), annotations.get(RELEASE_NAMESPACE_ANNOTATION))
+    if owner == (release, namespace):
+        return None
+    if owner == (None, None):
+        held = "carries no Helm ownership annotations"
+    else:
+        held = f"belongs to Helm release {owner[1] or '?'}/{owner[0] or '?'} by its annotations"
+    return Refusal(
+        "NotOwnedByRelease",
+        f"Helm release {namespace}/{release}: the rollback would {action} {describe(obj)}, which {held} "
+        f"({RELEASE_NAME_ANNOTATION}, {RELEASE_NAMESPACE_ANNOTATION}); onduty changes only this release's objects.",
+    )
 
 
 def _rollback_record(
@@ -469,6 +590,13 @@ def _plan(
         previous_objects = manifest_objects(str(previous.get("manifest") or ""))
     except ManifestError as error:
         return Refusal("ManifestUnreadable", f"Helm release {namespace}/{name}: {error}.")
+    # A resumed plan's manifest is its own stored revision's; a new one's is the target's.
+    rendered_by = revision_of(record) if resume else target_revision
+    refusal = _foreign_object(target_objects, rendered_by, name, namespace) or _foreign_object(
+        previous_objects, revision_of(previous), name, namespace
+    )
+    if refusal is not None:
+        return refusal
     rendered_before = {object_key(o, namespace): o for o in previous_objects}
     wanted = {object_key(o, namespace) for o in target_objects}
     apply = []
