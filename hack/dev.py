@@ -62,6 +62,7 @@ def _start_monitoring(stack: list[Callable[[], None]], kubectl: list[str], port:
         rules={"groups": [{"name": "demo", "rules": [rule]}]},
         alertmanager_config=webhook_config(f"http://127.0.0.1:{port}/api/v1/alerts"),
         scrape_targets=[app.target],
+        target_labels={"namespace": "default"},  # as Kubernetes service discovery labels the demo app's series
     )
     stack.append(monitoring.stop)
     runbook = {

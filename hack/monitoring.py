@@ -194,6 +194,7 @@ class Monitoring:
         rules: str | dict[str, Any],
         alertmanager_config: str | dict[str, Any],
         scrape_targets: list[str],
+        target_labels: dict[str, str] | None = None,
         evaluation_interval: str = "1s",
         scrape_interval: str = "1s",
         resend_delay: str = "1s",
@@ -204,7 +205,10 @@ class Monitoring:
 
         ``rules`` is a Prometheus rule file (YAML text or dict, ``groups: [...]``);
         ``alertmanager_config`` a complete Alertmanager config (see :func:`webhook_config`);
-        ``scrape_targets`` the ``host:port`` targets of the scrape job ``app``.
+        ``scrape_targets`` the ``host:port`` targets of the scrape job ``app``; ``target_labels``
+        are attached to every series scraped from them as target labels (``honor_labels`` stays
+        false, so they win over what the app exports), as Kubernetes service discovery attaches
+        ``namespace``: a namespaced runbook's PromQL sees only its namespace's series.
         ``resend_delay`` is Prometheus's ``--rules.alert.resend-delay``. With ``wait_discovery``
         (default) it also waits until Prometheus has picked up the Alertmanager and the scrape
         targets (about 5 s after start), so nothing the tests time is lost to that startup lag.
@@ -249,7 +253,8 @@ class Monitoring:
                         {
                             "job_name": "app",
                             "scrape_interval": scrape_interval,
-                            "static_configs": [{"targets": list(scrape_targets)}],
+                            "honor_labels": False,
+                            "static_configs": [{"targets": list(scrape_targets), "labels": dict(target_labels or {})}],
                         }
                     ],
                 },

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kit import REPO, OperatorProcess, deployment_manifest, wait_for
+from kit import REPO, OperatorProcess, deployment_manifest, drop_namespace, helm_env, wait_for
 
 
 @dataclass
@@ -66,6 +66,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
             "crd/remediationpolicies.onduty.dev",
         )
         info.kubectl("create", "namespace", "onduty-system", check=False)
+        # As an install has them: approvals only by an identity with the right, in its own name;
+        # an incident's workload only in its own namespace.
+        info.kubectl("apply", "-k", str(REPO / "manifests/admission"))
         yield info
     finally:
         if local is not None:
@@ -87,22 +90,7 @@ def namespace(cluster: ClusterInfo) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
     yield name
-    for kind in ("incidents.onduty.dev", "alerts.onduty.dev"):
-        items = cluster.get_json(kind, "-n", name).get("items", [])
-        for item in items:
-            if item["metadata"].get("finalizers"):
-                cluster.kubectl(
-                    "patch",
-                    kind,
-                    item["metadata"]["name"],
-                    "-n",
-                    name,
-                    "--type=merge",
-                    "-p",
-                    '{"metadata":{"finalizers":null}}',
-                    check=False,
-                )
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    drop_namespace(cluster, name)
 
 
 @pytest.fixture
@@ -176,13 +164,7 @@ def restart_policy(cluster: ClusterInfo, namespace: str) -> Iterator[str]:
 @pytest.fixture
 def helm(cluster: ClusterInfo, tmp_path: Path):
     """The real helm CLI, with its config, cache and data kept in the test's own directory."""
-    env = {
-        "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
-        "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
-        "HELM_DATA_HOME": str(tmp_path / "helm-data"),
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-    }
+    env = helm_env(tmp_path)
 
     def run(*args: str) -> str:
         result = subprocess.run(

@@ -240,3 +240,94 @@ def deployment_manifest(name: str, namespace: str, replicas: int = 2) -> str:
             },
         }
     )
+
+
+# --- onduty as a chart installs it: its ServiceAccount under the RBAC the chart renders ----------------
+
+CHART_RBAC_KINDS = {
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
+
+
+def helm_env(tmp: Path) -> dict[str, str]:
+    """An environment for the real helm CLI whose config, cache and data stay in ``tmp``."""
+    return {
+        "HELM_CONFIG_HOME": str(tmp / "helm-config"),
+        "HELM_CACHE_HOME": str(tmp / "helm-cache"),
+        "HELM_DATA_HOME": str(tmp / "helm-data"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp),
+    }
+
+
+def drop_namespace(cluster: Any, namespace: str) -> None:
+    """Delete a test's namespace; its incidents and alerts lose their finalizers first (the operator may be gone)."""
+    for kind in ("incidents.onduty.dev", "alerts.onduty.dev"):
+        for item in cluster.get_json(kind, "-n", namespace).get("items", []):
+            if item["metadata"].get("finalizers"):
+                cluster.kubectl(
+                    "patch",
+                    kind,
+                    item["metadata"]["name"],
+                    "-n",
+                    namespace,
+                    "--type=merge",
+                    "-p",
+                    '{"metadata":{"finalizers":null}}',
+                    check=False,
+                )
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def helm_template(helm: Path, tmp: Path, release: str, namespace: str, *values: str) -> list[dict[str, Any]]:
+    """The chart rendered by the real helm CLI (``helm template``), as a list of objects."""
+    import yaml
+
+    result = subprocess.run(
+        [str(helm), "template", release, str(REPO / "charts/onduty"), "-n", namespace, *values],
+        capture_output=True,
+        text=True,
+        env=helm_env(tmp),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def install_chart_rbac(cluster: Any, tmp: Path, release: str, namespace: str, *values: str) -> Path:
+    """Apply what the chart renders for onduty's identity (ServiceAccount, roles, bindings, admission
+    policies) and return a kubeconfig that authenticates as that ServiceAccount (a TokenRequest token)."""
+    import yaml
+
+    rendered = [d for d in helm_template(cluster.bin_dir / "helm", tmp, release, namespace, *values)]
+    objects = [d for d in rendered if d["kind"] in CHART_RBAC_KINDS]
+    for doc in objects:
+        if doc["kind"] in ("ServiceAccount", "Role", "RoleBinding"):
+            doc["metadata"].setdefault("namespace", namespace)
+    cluster.kubectl("apply", "-f", "-", input_=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    account = next(d["metadata"]["name"] for d in objects if d["kind"] == "ServiceAccount")
+    token = cluster.kubectl("create", "token", account, "-n", namespace, "--duration", "2h").stdout.strip()
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    kubeconfig = tmp / f"{release}-sa.kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "local", "cluster": admin["clusters"][0]["cluster"]}],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [{"name": "sa", "context": {"cluster": "local", "user": account}}],
+                "current-context": "sa",
+            }
+        )
+    )
+    who = cluster.kubectl("--kubeconfig", str(kubeconfig), "auth", "whoami", "-o", "json")
+    assert json.loads(who.stdout)["status"]["userInfo"]["username"] == f"system:serviceaccount:{namespace}:{account}"
+    return kubeconfig

@@ -117,6 +117,8 @@ def stack(cluster, namespace, deployment, operator_factory, tmp_path: Path) -> I
         rules=rules(namespace),
         alertmanager_config=webhook_config(operator.url + "/api/v1/alerts"),
         scrape_targets=[app.target],
+        # As Kubernetes service discovery labels them: the runbook's PromQL is confined to this namespace.
+        target_labels={"namespace": namespace},
     )
     operator.extra_args += [
         "--prometheus-url",
@@ -132,14 +134,21 @@ def stack(cluster, namespace, deployment, operator_factory, tmp_path: Path) -> I
 
 
 def incident(cluster, namespace: str, predicate, what: str) -> dict:
-    return wait_for(
-        lambda: next(
-            (i for i in cluster.get_json("incidents.onduty.dev", "-n", namespace)["items"] if predicate(i)), None
-        ),
-        timeout=120,
-        interval=0.25,
-        what=what,
-    )
+    try:
+        return wait_for(
+            lambda: next(
+                (i for i in cluster.get_json("incidents.onduty.dev", "-n", namespace)["items"] if predicate(i)), None
+            ),
+            timeout=120,
+            interval=0.25,
+            what=what,
+        )
+    except AssertionError as error:  # say where it stood: its actions and timeline
+        seen = [
+            {"actions": (i.get("status") or {}).get("actions"), "timeline": (i.get("status") or {}).get("timeline")}
+            for i in cluster.get_json("incidents.onduty.dev", "-n", namespace)["items"]
+        ]
+        raise AssertionError(f"{error}\n{json.dumps(seen, indent=1)}") from error
 
 
 def test_prometheus_rule_to_remediation_to_resolution(cluster, namespace, stack, record_property):

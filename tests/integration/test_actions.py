@@ -184,7 +184,10 @@ def test_delete_pod_that_would_break_min_available_is_refused(cluster, namespace
     assert len(cluster.get_json("pods", "-n", namespace, "-l", "app=web")["items"]) == 2
 
 
-def test_cordon_node_marks_the_named_node_unschedulable(cluster, namespace, deployment, operator):
+CORDON_ALLOWED = {"allowClusterScopedActions": ["cordonNode"]}
+
+
+def test_cordon_node_marks_the_node_the_workload_runs_on_unschedulable(cluster, namespace, deployment, operator):
     node = f"kwok-extra-{namespace}"
     apply(
         cluster,
@@ -195,7 +198,22 @@ def test_cordon_node_marks_the_named_node_unschedulable(cluster, namespace, depl
         },
     )
     try:
-        name = setup(cluster, namespace, {"action": "cordonNode"}, labels={"node": node})
+        # A workload whose pods run on the extra node: onduty cordons only a node the incident's pods run on.
+        pinned = json.loads(deployment_manifest("pinned", namespace, replicas=1))
+        pinned["spec"]["template"]["spec"]["nodeName"] = node
+        apply(cluster, pinned)
+        wait_for(
+            lambda: get_deployment(cluster, namespace, "pinned")["status"].get("availableReplicas") == 1,
+            what="pinned to run on the extra node",
+        )
+        name = setup(
+            cluster,
+            namespace,
+            {"action": "cordonNode"},
+            labels={"node": node},
+            workload="pinned",
+            policy=CORDON_ALLOWED,
+        )
         action = outcome(cluster, namespace, name)
         assert action["state"] == "Succeeded"
         assert cluster.get_json("node", node)["spec"]["unschedulable"] is True
@@ -211,19 +229,32 @@ def test_cordoning_the_last_schedulable_node_is_refused(cluster, namespace, depl
             lambda: len([n for n in cluster.get_json("nodes")["items"] if not n["spec"].get("unschedulable")]) == 1,
             what="a single schedulable node",
         )
-    name = setup(cluster, namespace, {"action": "cordonNode"}, labels={"node": "kwok-node-0"})
+    name = setup(cluster, namespace, {"action": "cordonNode"}, labels={"node": "kwok-node-0"}, policy=CORDON_ALLOWED)
     action = outcome(cluster, namespace, name)
     assert (action["state"], action["reason"]) == ("Denied", "LastSchedulableNode")
     assert cluster.get_json("node", "kwok-node-0")["spec"].get("unschedulable") is not True
 
 
+# What runJob accepts by default: a pod that passes the restricted Pod Security Standard.
+RESTRICTED = {
+    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+    "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+}
+RESTRICTED_CONTAINER = {"securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
+
+
 def test_run_job_runs_the_template_to_completion(cluster, namespace, deployment, operator):
     template = {
         "spec": {
+            **RESTRICTED,
             "containers": [
-                {"name": "clean", "image": "registry.local/tools:1", "command": ["sh", "-c", "rm -rf /tmp/*"]}
+                {
+                    "name": "clean",
+                    "image": "registry.local/tools:1",
+                    "command": ["sh", "-c", "rm -rf /tmp/*"],
+                    **RESTRICTED_CONTAINER,
+                }
             ],
-            "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
         }
     }
     name = setup(cluster, namespace, {"action": "runJob", "job": {"template": template, "activeDeadlineSeconds": 120}})
@@ -400,7 +431,17 @@ def test_failed_verification_stops_automation_escalates_and_reverts_when_asked(c
     [
         ({"action": "rolloutRestart"}, {}),
         ({"action": "deletePod"}, {}),
-        ({"action": "runJob", "job": {"template": {"spec": {"containers": [{"name": "x", "image": "x"}]}}}}, {}),
+        (
+            {
+                "action": "runJob",
+                "job": {
+                    "template": {
+                        "spec": {**RESTRICTED, "containers": [{"name": "x", "image": "x", **RESTRICTED_CONTAINER}]}
+                    }
+                },
+            },
+            {},
+        ),
         ({"action": "cordonNode"}, {"node": "kwok-node-0"}),
     ],
     ids=["rolloutRestart", "deletePod", "runJob", "cordonNode"],
@@ -420,7 +461,7 @@ def test_dry_run_of_each_action_changes_nothing(cluster, namespace, deployment, 
             },
         )
     try:
-        name = setup(cluster, namespace, step, policy={"dryRun": True}, labels=labels)
+        name = setup(cluster, namespace, step, policy={"dryRun": True, **CORDON_ALLOWED}, labels=labels)
         action = outcome(cluster, namespace, name)
     finally:
         if step["action"] == "cordonNode":

@@ -15,6 +15,7 @@ import shutil
 import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -462,6 +463,49 @@ def endpoints() -> Iterator[tuple[str, dict[str, int]]]:
     hanging.close()
 
 
+class _Drip(BaseHTTPRequestHandler):
+    """Answers one byte of its headers every 0.3 s, forever: every read succeeds, none finishes."""
+
+    def do_GET(self) -> None:
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        try:
+            while True:
+                self.wfile.write(b"X")
+                self.wfile.flush()
+                time.sleep(0.3)  # the server's pace, not a wait in the test
+        except OSError:
+            return
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_an_http_probe_stops_at_its_deadline_against_a_server_that_drips_bytes() -> None:
+    from onduty.adapters.diagnostics import probe
+    from onduty.domain.diagnostics import Endpoint
+
+    server = ThreadingHTTPServer((host_address(), 0), _Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        result = probe(Endpoint(server.server_address[0], server.server_address[1]), "/healthz", timeout=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.error == "timed out after 1s"
+    assert elapsed < 1.5  # each byte came within the socket timeout; only the whole-exchange bound stops it
+
+
+def test_an_http_probe_never_goes_to_a_loopback_or_link_local_address() -> None:
+    from onduty.adapters.diagnostics import probe
+    from onduty.domain.diagnostics import Endpoint
+
+    for address in ("127.0.0.1", "169.254.169.254"):
+        assert (probe(Endpoint(address, 80), "/").error or "").startswith("not probed:")
+
+
 def test_http_check_probes_each_ready_endpoint_within_its_time_bounds(cluster, kube, namespace, endpoints):
     address, ports = endpoints
     service = {
@@ -545,6 +589,7 @@ def test_promql_on_a_real_prometheus_gives_value_trend_and_graph_link(kube, name
             rules={"groups": []},
             alertmanager_config=webhook_config(f"http://127.0.0.1:{free_port()}/unused"),
             scrape_targets=[app.target],
+            target_labels={"namespace": namespace},
         ) as mon,
     ):
         ratio = 'sum(rate(demo_requests_total{code="500"}[5s])) / sum(rate(demo_requests_total[5s]))'
@@ -568,6 +613,12 @@ def test_promql_on_a_real_prometheus_gives_value_trend_and_graph_link(kube, name
                     "step": "1s",
                 },
                 {"name": "nothing", "type": "promql", "expr": "absent_metric_total"},
+                # A tenant's runbook asking for another namespace's series gets its own namespace's.
+                {
+                    "name": "escape",
+                    "type": "promql",
+                    "expr": 'sum(demo_requests_total{namespace=~"kube-system|other"})',
+                },
             ],
             prometheus_url=mon.prometheus_url,
         )
@@ -593,6 +644,10 @@ def test_promql_on_a_real_prometheus_gives_value_trend_and_graph_link(kube, name
         assert requests["summary"].endswith("over 1m, trend up)")
         assert requests["details"]["link"].endswith("&g0.range_input=1m")
         assert got["nothing"]["summary"] == "no data for absent_metric_total"
+        escape = got["escape"]
+        assert escape["ok"] and escape["details"]["series"], escape
+        assert urllib.parse.quote(f'namespace="{namespace}"') in escape["details"]["link"]
+        assert "kube-system" not in urllib.parse.unquote(escape["details"]["link"])
 
     # Prometheus gone: the diagnostic records why, nothing raises.
     gone = run_gather(

@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from kit import am_alert, am_payload, deployment_manifest, post_json, wait_for
 
+# The test cluster's admin (its client certificate's CN): the admission policy records approvers by their own name.
+ADMIN = "onduty-admin"
+
 RUNBOOK = {
     "apiVersion": "onduty.dev/v1alpha1",
     "kind": "Runbook",
@@ -150,7 +153,7 @@ def test_an_action_that_needs_approval_waits_and_runs_once_approved(cluster, nam
         name,
         "-n",
         namespace,
-        "onduty.dev/approved-by=alice@example.com",
+        f"onduty.dev/approved-by={ADMIN}",
         "onduty.dev/approve=restart",
     )
     done = incident_where(
@@ -158,7 +161,7 @@ def test_an_action_that_needs_approval_waits_and_runs_once_approved(cluster, nam
     )
     [action] = done["status"]["actions"]
     assert action["approval"]["approved"] is True
-    assert action["approval"]["decidedBy"] == "alice@example.com"
+    assert action["approval"]["decidedBy"] == ADMIN
     assert generation(cluster, namespace) == before + 1
     assert "ApprovalGranted" in [e["reason"] for e in done["status"]["timeline"]]
 
@@ -177,12 +180,12 @@ def test_a_rejected_action_never_runs(cluster, namespace, deployment, operator):
         waiting["metadata"]["name"],
         "-n",
         namespace,
-        "onduty.dev/approved-by=bob",
+        f"onduty.dev/approved-by={ADMIN}",
         "onduty.dev/reject=restart",
     )
     done = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the rejection")
     [action] = done["status"]["actions"]
-    assert (action["state"], action["reason"], action["approval"]["decidedBy"]) == ("Denied", "ApprovalRejected", "bob")
+    assert (action["state"], action["reason"], action["approval"]["decidedBy"]) == ("Denied", "ApprovalRejected", ADMIN)
     assert generation(cluster, namespace) == before
 
 
@@ -286,3 +289,103 @@ def test_an_approval_request_expires(cluster, namespace, deployment, operator):
     [action] = done["status"]["actions"]
     assert (action["state"], action["reason"]) == ("Denied", "ApprovalExpired")
     assert generation(cluster, namespace) == before
+
+
+def _without_the_approval_binding(cluster):
+    """Remove the approval policy's binding (the API server stops checking approvals); give back a restorer."""
+    binding = cluster.get_json("validatingadmissionpolicybinding", "onduty-approval")
+    for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+        binding["metadata"].pop(key, None)
+    binding.pop("status", None)
+    cluster.kubectl("delete", "validatingadmissionpolicybinding", "onduty-approval")
+    probe = {
+        "apiVersion": "onduty.dev/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"name": "probe", "annotations": {"onduty.dev/approve": "x", "onduty.dev/approved-by": "nobody"}},
+        "spec": {"title": "probe", "severity": "info"},
+    }
+    # A removed binding stops being enforced a moment later: wait until a dry run that it refuses passes.
+    wait_for(
+        lambda: (
+            cluster.kubectl(
+                "create", "--dry-run=server", "-n", "default", "-f", "-", input_=json.dumps(probe), check=False
+            ).returncode
+            == 0
+        ),
+        what="the approval policy's binding to stop being enforced",
+    )
+
+    def restore() -> None:
+        cluster.kubectl("apply", "-f", "-", input_=json.dumps(binding))
+        wait_for(
+            lambda: (
+                cluster.kubectl(
+                    "create", "--dry-run=server", "-n", "default", "-f", "-", input_=json.dumps(probe), check=False
+                ).returncode
+                != 0
+            ),
+            what="the approval policy's binding to be enforced again",
+        )
+
+    return restore
+
+
+def test_an_approval_is_refused_when_the_admission_policy_does_not_protect_it(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    policy(cluster, f"approve-{namespace}", namespace, requireApproval=["rolloutRestart"])
+    before = generation(cluster, namespace)
+    fire(operator, namespace)
+    waiting = incident_where(
+        cluster, namespace, lambda s: (s.get("lastAction") or "").endswith("AwaitingApproval"), "the approval request"
+    )
+    restore = _without_the_approval_binding(cluster)
+    try:
+        # Nothing checks who this is any more: onduty must not take the self-declared name.
+        cluster.kubectl(
+            "annotate",
+            "incident.onduty.dev",
+            waiting["metadata"]["name"],
+            "-n",
+            namespace,
+            "onduty.dev/approved-by=someone-else",
+            "onduty.dev/approve=restart",
+        )
+        done = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the refusal")
+    finally:
+        restore()
+    [action] = done["status"]["actions"]
+    assert (action["state"], action["reason"]) == ("Denied", "ApprovalNotProtected")
+    assert "onduty-approval" in action["message"] and "allowApprovalWithoutAdmissionPolicy" in action["message"]
+    assert generation(cluster, namespace) == before
+
+
+def test_a_policy_may_accept_approvals_without_the_admission_policy(cluster, namespace, deployment, operator):
+    apply(cluster, RUNBOOK, namespace)
+    policy(
+        cluster,
+        f"approve-{namespace}",
+        namespace,
+        requireApproval=["rolloutRestart"],
+        allowApprovalWithoutAdmissionPolicy=True,
+    )
+    fire(operator, namespace)
+    waiting = incident_where(
+        cluster, namespace, lambda s: (s.get("lastAction") or "").endswith("AwaitingApproval"), "the approval request"
+    )
+    restore = _without_the_approval_binding(cluster)
+    try:
+        cluster.kubectl(
+            "annotate",
+            "incident.onduty.dev",
+            waiting["metadata"]["name"],
+            "-n",
+            namespace,
+            "onduty.dev/approved-by=carol",
+            "onduty.dev/approve=restart",
+        )
+        done = incident_where(
+            cluster, namespace, lambda s: s.get("lastAction") == "rolloutRestart Succeeded", "the approved restart"
+        )
+    finally:
+        restore()
+    assert done["status"]["actions"][0]["approval"]["decidedBy"] == "carol"  # self-declared, as the policy accepted

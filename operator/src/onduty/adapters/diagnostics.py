@@ -17,6 +17,14 @@ What is read, and why it is safe to read:
   so the API server never sends their data;
 * Helm's release Secrets: decoded and reduced at once (``onduty.adapters.helm``).
 
+Every read is in the incident's namespace (:mod:`onduty.domain.trust`): a
+target or release named elsewhere is refused; an Argo CD Application in
+another namespace is read only where the policies in scope list that
+namespace and the Application deploys into the incident's; a namespaced
+runbook's PromQL is confined to the namespace's series (``namespace="<ns>"``
+enforced on every selector). HTTP checks never probe loopback, link-local,
+unspecified or multicast addresses.
+
 HTTP checks use ``http.client`` directly: no redirects followed, no proxy from
 the environment (pod IPs must not go through a corporate proxy), at most
 :data:`~onduty.domain.diagnostics.MAX_HTTP_ENDPOINTS` endpoints, each request
@@ -25,20 +33,23 @@ within :data:`HTTP_TIMEOUT` and all of them within :data:`HTTP_DEADLINE`.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
+import socket
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from onduty.adapters.helm import HelmRecordError, release_history
-from onduty.adapters.kube import Cluster, KubeError, NotFound
+from onduty.adapters.kube import Cluster, KubeError, NotFound, segment
 from onduty.adapters.prometheus import Prometheus, PrometheusUnavailable
 from onduty.domain import diagnostics as d
+from onduty.domain import promql_scope, trust
 from onduty.domain.workloads import Workload
 
 log = logging.getLogger(__name__)
@@ -64,11 +75,18 @@ class DiagnosticError(Exception):
 
 @dataclass(frozen=True)
 class Subject:
-    """What the diagnostics are about: the incident's namespace and workload, and the time to judge 'recent' by."""
+    """What the diagnostics are about: the incident's namespace and workload, and the time to judge 'recent' by.
+
+    ``grants`` and ``confine_promql`` say what reaches beyond the namespace (the policies in scope decide);
+    ``workload_refusal`` says why the incident's workload was refused, if it was.
+    """
 
     namespace: str
     workload: Workload | None
     now: datetime
+    grants: trust.Grants = field(default_factory=trust.Grants)
+    confine_promql: bool = True
+    workload_refusal: str | None = None
 
 
 def collect(spec: d.DiagnosticSpec, subject: Subject, *, cluster: Cluster, prometheus: Prometheus | None) -> d.Result:
@@ -76,7 +94,15 @@ def collect(spec: d.DiagnosticSpec, subject: Subject, *, cluster: Cluster, prome
     started = time.monotonic()
     try:
         result = _COLLECTORS[spec.type](spec, subject, cluster, prometheus)
-    except (KubeError, PrometheusUnavailable, DiagnosticError, HelmRecordError, d.ServicePortError) as error:
+    except (
+        KubeError,
+        PrometheusUnavailable,
+        DiagnosticError,
+        HelmRecordError,
+        d.ServicePortError,
+        trust.Untrusted,
+        promql_scope.PromQLError,
+    ) as error:
         result = d.failed(spec.name, spec.type, str(error))
     return replace(result, duration_ms=int((time.monotonic() - started) * 1000))
 
@@ -87,9 +113,11 @@ def collect(spec: d.DiagnosticSpec, subject: Subject, *, cluster: Cluster, prome
 def _workload(spec: Any, subject: Subject) -> Workload:
     target = getattr(spec, "target", None)
     if target is not None:
-        return Workload(target.kind, target.name, subject.namespace)
+        return Workload(
+            target.kind, trust.name(target.name, field=f"diagnostic {spec.name}: target.name"), subject.namespace
+        )
     if subject.workload is None:
-        raise DiagnosticError("the incident names no workload and the diagnostic no target")
+        raise DiagnosticError(subject.workload_refusal or "the incident names no workload and the diagnostic no target")
     return subject.workload
 
 
@@ -108,14 +136,14 @@ def _pods(cluster: Cluster, workload: Workload, obj: dict[str, Any]) -> list[dic
     selector = d.selector_string((obj.get("spec") or {}).get("selector"))
     if not selector:  # an empty selector would select every pod of the namespace
         raise DiagnosticError(f"{workload} has no pod selector")
-    return _list(cluster, f"/api/v1/namespaces/{quote(workload.namespace)}/pods", {"labelSelector": selector})
+    return _list(cluster, f"/api/v1/namespaces/{segment(workload.namespace)}/pods", {"labelSelector": selector})
 
 
 def _owned_replicasets(cluster: Cluster, workload: Workload, obj: dict[str, Any]) -> list[dict[str, Any]]:
     selector = d.selector_string((obj.get("spec") or {}).get("selector"))
     uid = obj["metadata"]["uid"]
     items = _list(
-        cluster, f"/apis/apps/v1/namespaces/{quote(workload.namespace)}/replicasets", {"labelSelector": selector}
+        cluster, f"/apis/apps/v1/namespaces/{segment(workload.namespace)}/replicasets", {"labelSelector": selector}
     )
     return [rs for rs in items if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or [])]
 
@@ -135,7 +163,7 @@ def _pod_logs(spec: d.PodLogs, subject: Subject, cluster: Cluster, _: Prometheus
         }
         if request.previous:
             query["previous"] = "true"
-        path = f"/api/v1/namespaces/{quote(workload.namespace)}/pods/{quote(request.pod)}/log"
+        path = f"/api/v1/namespaces/{segment(workload.namespace)}/pods/{segment(request.pod)}/log"
         try:
             streams.append(d.LogStream(request, text=cluster.request_text("GET", path, query=query)))
         except KubeError as error:
@@ -159,7 +187,7 @@ def _events(spec: d.Events, subject: Subject, cluster: Cluster, _: Prometheus | 
     for kind, name in objects:
         events += _list(
             cluster,
-            f"/api/v1/namespaces/{quote(workload.namespace)}/events",
+            f"/api/v1/namespaces/{segment(workload.namespace)}/events",
             {"fieldSelector": f"involvedObject.kind={kind},involvedObject.name={name}"},
         )
     return d.events_result(spec, events, subject.now)
@@ -181,7 +209,7 @@ def _rollout_history(spec: d.RolloutHistory, subject: Subject, cluster: Cluster,
 def _helm_history(spec: d.HelmHistory, subject: Subject, cluster: Cluster, _: Prometheus | None) -> d.Result:
     workload = _workload(spec, subject) if spec.target is not None or subject.workload is not None else None
     if spec.release:
-        release, namespace = spec.release, (workload or subject).namespace
+        release, namespace = trust.name(spec.release, field=f"diagnostic {spec.name}: release"), subject.namespace
     elif workload is None:
         raise DiagnosticError("no Helm release to read: the step names none and the incident names no workload")
     else:
@@ -191,7 +219,11 @@ def _helm_history(spec: d.HelmHistory, subject: Subject, cluster: Cluster, _: Pr
                 f"no Helm release to read: the step names none, and {workload} carries neither the"
                 f" {d.HELM_RELEASE_ANNOTATION} annotation nor the {d.HELM_INSTANCE_LABEL} label"
             )
-        release, namespace = found, release_namespace or workload.namespace
+        # The annotation is the workload owner's to write: it cannot send us to another namespace's Secrets.
+        release = trust.name(found, field=f"{workload}: Helm release name")
+        namespace = trust.Boundary(subject.namespace).target_namespace(
+            release_namespace, field=f"{workload}: annotation {d.HELM_NAMESPACE_ANNOTATION}"
+        )
     records = release_history(cluster, namespace, release)
     if not records:
         raise DiagnosticError(f"Helm release {release} has no release records in namespace {namespace}")
@@ -199,13 +231,27 @@ def _helm_history(spec: d.HelmHistory, subject: Subject, cluster: Cluster, _: Pr
 
 
 def _argo_history(spec: d.ArgoHistory, subject: Subject, cluster: Cluster, _: Prometheus | None) -> d.Result:
-    path = f"/apis/argoproj.io/v1alpha1/namespaces/{quote(spec.namespace)}/applications/{quote(spec.application)}"
+    name = trust.name(spec.application, field=f"diagnostic {spec.name}: application")
+    namespace = trust.Boundary(subject.namespace).other_namespace(
+        spec.namespace,
+        field=f"diagnostic {spec.name}: namespace",
+        allowed=subject.grants.argocd_namespaces,
+        what=f"Argo CD Application {name}",
+    )
+    path = f"/apis/argoproj.io/v1alpha1/namespaces/{segment(namespace)}/applications/{segment(name)}"
     try:
         application = cluster.request("GET", path)
     except NotFound as error:
         raise DiagnosticError(
-            f"Argo CD Application {spec.namespace}/{spec.application} not found (or Argo CD is not installed)"
+            f"Argo CD Application {namespace}/{name} not found (or Argo CD is not installed)"
         ) from error
+    destination = ((application.get("spec") or {}).get("destination") or {}).get("namespace")
+    if namespace != subject.namespace and destination != subject.namespace:
+        raise trust.Untrusted(
+            "ApplicationOutsideNamespace",
+            f"Argo CD Application {namespace}/{name} deploys into namespace {destination!r}, not the incident's"
+            f" namespace {subject.namespace!r}",
+        )
     return d.argo_history_result(spec, application, subject.now)
 
 
@@ -218,7 +264,7 @@ def _config_changes(spec: d.ConfigChanges, subject: Subject, cluster: Cluster, _
     found: dict[tuple[str, str], dict[str, Any] | None] = {}
     for kind, name in wanted[: d.MAX_CONFIG_OBJECTS]:
         plural = "configmaps" if kind == "ConfigMap" else "secrets"
-        path = f"/api/v1/namespaces/{quote(workload.namespace)}/{plural}/{quote(name)}"
+        path = f"/api/v1/namespaces/{segment(workload.namespace)}/{plural}/{segment(name)}"
         try:
             found[(kind, name)] = cluster.request("GET", path, accept=PARTIAL_METADATA).get("metadata") or {}
         except NotFound:
@@ -229,25 +275,27 @@ def _config_changes(spec: d.ConfigChanges, subject: Subject, cluster: Cluster, _
 def _promql(spec: d.PromQL, subject: Subject, _: Cluster, prometheus: Prometheus | None) -> d.Result:
     if prometheus is None:
         raise DiagnosticError("no Prometheus configured (onduty run --prometheus-url)")
+    expr = promql_scope.confine(spec.expr, subject.namespace) if subject.confine_promql else spec.expr
     window = spec.window_delta
     if window is None:
-        series = prometheus.query_series(spec.expr)
+        series = prometheus.query_series(expr)
     else:
-        series = prometheus.range_series(spec.expr, minutes=window.total_seconds() / 60, step=f"{spec.step_seconds:g}s")
-    return d.promql_result(spec, series, d.graph_link(prometheus.url, spec.expr, spec.window))
+        series = prometheus.range_series(expr, minutes=window.total_seconds() / 60, step=f"{spec.step_seconds:g}s")
+    return d.promql_result(spec, series, d.graph_link(prometheus.url, expr, spec.window))
 
 
 def _http_check(spec: d.HttpCheck, subject: Subject, cluster: Cluster, _: Prometheus | None) -> d.Result:
-    namespace = quote(subject.namespace)
+    namespace = segment(subject.namespace)
+    service_name = trust.label_name(spec.service, field=f"diagnostic {spec.name}: service")
     try:
-        service = cluster.request("GET", f"/api/v1/namespaces/{namespace}/services/{quote(spec.service)}")
+        service = cluster.request("GET", f"/api/v1/namespaces/{namespace}/services/{segment(service_name)}")
     except NotFound as error:
         raise DiagnosticError(f"Service {spec.service} not found in namespace {subject.namespace}") from error
     port = d.service_port(service, spec.port)
     slices = _list(
         cluster,
         f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
-        {"labelSelector": f"kubernetes.io/service-name={spec.service}"},
+        {"labelSelector": f"kubernetes.io/service-name={service_name}"},
     )
     plan = d.endpoints_to_probe(slices, port[0])
     return d.http_check_result(spec, port, plan, probe_all(plan.probe, spec.path))
@@ -279,23 +327,47 @@ def _url(endpoint: d.Endpoint, path: str) -> str:
 
 
 def probe(endpoint: d.Endpoint, path: str, *, timeout: float = HTTP_TIMEOUT) -> d.Probe:
-    """One GET, no redirects followed, no proxy; the status, latency to the response headers, or the error."""
+    """One GET, no redirects followed, no proxy; the status, latency to the response headers, or the error.
+
+    ``timeout`` bounds the whole exchange, not each read: a server that drips
+    one byte at a time has its socket shut down when the time is up.
+    """
     url = _url(endpoint, path)
+    refused = d.probe_forbidden(endpoint.address)
+    if refused is not None:  # the plan never offers one; a second look costs nothing
+        return d.Probe(endpoint, url, error=f"not probed: {refused} address")
     connection = http.client.HTTPConnection(endpoint.address, endpoint.port, timeout=timeout)
     started = time.monotonic()
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, cut)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("GET", path, headers={"User-Agent": "onduty-diagnostics", "Connection": "close"})
         response = connection.getresponse()
         latency = (time.monotonic() - started) * 1000
         body = response.read(HTTP_BODY_BYTES).decode(errors="replace")
+        if expired.is_set():
+            return d.Probe(endpoint, url, error=f"timed out after {timeout:g}s")
         return d.Probe(endpoint, url, status=response.status, latency_ms=latency, body=body)
     except TimeoutError:
         return d.Probe(endpoint, url, error=f"timed out after {timeout:g}s")
-    except ConnectionRefusedError:
-        return d.Probe(endpoint, url, error="connection refused")
     except (OSError, http.client.HTTPException) as error:
+        if expired.is_set():
+            return d.Probe(endpoint, url, error=f"timed out after {timeout:g}s")
+        if isinstance(error, ConnectionRefusedError):
+            return d.Probe(endpoint, url, error="connection refused")
         return d.Probe(endpoint, url, error=f"{type(error).__name__}: {error}".rstrip(": "))
     finally:
+        watchdog.cancel()
         connection.close()
 
 

@@ -22,6 +22,7 @@ This module is pure. It holds:
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import math
 import re
@@ -35,6 +36,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from onduty.domain.durations import PATTERN as DURATION_PATTERN
 from onduty.domain.durations import format_duration, parse_duration
+from onduty.domain.redaction import redact_url
 
 # --- bounds, each with its reason --------------------------------------------------------
 
@@ -1068,8 +1070,9 @@ class Series:
 
 
 def graph_link(prometheus_url: str, expr: str, window: str | None) -> str:
-    """The Prometheus UI's graph of ``expr`` over ``window`` (1h when none is given)."""
-    return f"{prometheus_url.rstrip('/')}/graph?g0.expr={quote(expr, safe='')}&g0.range_input={window or '1h'}"
+    """The Prometheus UI's graph of ``expr`` over ``window`` (1h when none is given), never with credentials."""
+    base = redact_url(prometheus_url).rstrip("/")
+    return f"{base}/graph?g0.expr={quote(expr, safe='')}&g0.range_input={window or '1h'}"
 
 
 def _labels_text(labels: Mapping[str, str]) -> str:
@@ -1163,6 +1166,27 @@ class EndpointPlan:
     probe: list[Endpoint]
     not_ready: int
     not_probed: int
+    # Addresses never probed whatever the EndpointSlice says: not an IP (an FQDN resolves to
+    # anything), loopback, link-local (cloud metadata), unspecified or multicast.
+    refused: tuple[str, ...] = ()
+
+
+def probe_forbidden(address: str) -> str | None:
+    """Why onduty must not send a request to ``address`` from its own Pod, or None if it may."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "not an IP address"
+    for what, hit in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("unspecified", ip.is_unspecified),
+        ("multicast", ip.is_multicast),
+    ):
+        if hit:
+            return what
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return probe_forbidden(str(mapped)) if mapped is not None else None
 
 
 def endpoints_to_probe(
@@ -1173,6 +1197,7 @@ def endpoints_to_probe(
     ``ready`` unset means ready (discovery.k8s.io/v1); terminating endpoints are not ready.
     """
     ready: dict[tuple[str, int], Endpoint] = {}
+    refused: dict[str, None] = {}
     not_ready = 0
     for eps in slices:
         port = next(
@@ -1188,9 +1213,13 @@ def endpoints_to_probe(
                 continue
             target = (endpoint.get("targetRef") or {}).get("name")
             for address in endpoint.get("addresses") or []:
+                why = probe_forbidden(str(address))
+                if why is not None:
+                    refused[f"{address} ({why})"] = None
+                    continue
                 ready[(address, int(port))] = Endpoint(address, int(port), target)
     ordered = [ready[k] for k in sorted(ready)]
-    return EndpointPlan(ordered[:limit], not_ready, max(0, len(ordered) - limit))
+    return EndpointPlan(ordered[:limit], not_ready, max(0, len(ordered) - limit), tuple(refused))
 
 
 @dataclass(frozen=True)
@@ -1231,6 +1260,8 @@ def http_check_result(spec: HttpCheck, port: tuple[str, int], plan: EndpointPlan
     }
     if plan.not_probed:
         details["notProbed"] = plan.not_probed
+    if plan.refused:
+        details["refused"] = list(plan.refused)
     if not probes:
         summary = f"Service {spec.service}: no ready endpoints"
         if plan.not_ready:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -21,6 +21,7 @@ from onduty.domain.durations import format_duration, parse_duration
 from onduty.domain.guardrails import Verdict
 from onduty.domain.runbooks import ACTIONS, LabelSelector
 from onduty.domain.schedule import Cron, ScheduleError, Window
+from onduty.domain.trust import CLUSTER_SCOPED_ACTIONS, DEFAULT_JOB_SERVICE_ACCOUNTS, Grants
 
 
 class _Model(BaseModel):
@@ -105,6 +106,11 @@ class WindowSpec(_Model):
         return Window(self.name or "window", start=self.start, end=self.end)
 
 
+class JobPolicy(_Model):
+    service_account_names: tuple[str, ...] = Field(default=DEFAULT_JOB_SERVICE_ACCOUNTS, alias="serviceAccountNames")
+    pod_security: Literal["restricted", "baseline"] = Field(default="restricted", alias="podSecurity")
+
+
 class PolicySpec(_Model):
     scope: Scope = Field(default_factory=Scope)
     allowed_actions: tuple[str, ...] = Field(alias="allowedActions")
@@ -118,6 +124,22 @@ class PolicySpec(_Model):
     change_freezes: tuple[WindowSpec, ...] = Field(default=(), alias="changeFreezes")
     dry_run: bool = Field(default=False, alias="dryRun")
     allow_suspend_automated_sync: bool = Field(default=False, alias="allowSuspendAutomatedSync")
+    # What only platform owners can grant (onduty.domain.trust): effects outside the incident's namespace.
+    allow_cluster_scoped_actions: tuple[str, ...] = Field(default=(), alias="allowClusterScopedActions")
+    argocd_namespaces: tuple[str, ...] = Field(default=(), alias="argoCDNamespaces")
+    allow_unconfined_promql: bool = Field(default=False, alias="allowUnconfinedPromQL")
+    run_job: JobPolicy | None = Field(default=None, alias="runJob")
+    allow_approval_without_admission_policy: bool = Field(default=False, alias="allowApprovalWithoutAdmissionPolicy")
+
+    @field_validator("allow_cluster_scoped_actions")
+    @classmethod
+    def _cluster_scoped(cls, actions: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [a for a in actions if a not in CLUSTER_SCOPED_ACTIONS]
+        if unknown:
+            raise ValueError(
+                f"not cluster-scoped action(s) {', '.join(unknown)}; those are: {', '.join(CLUSTER_SCOPED_ACTIONS)}"
+            )
+        return actions
 
     @field_validator("allowed_actions", "require_approval")
     @classmethod
@@ -173,6 +195,9 @@ class Decision:
     policies: tuple[str, ...]
     blast_radius: BlastRadius | None  # the strictest limits, merged, for the action to apply
     allow_suspend_automated_sync: bool = False  # every policy in scope must allow it
+    grants: Grants = field(
+        default_factory=Grants
+    )  # what leaves the namespace, or loosens confinement: every policy must grant it
 
     @property
     def allowed(self) -> bool:
@@ -194,9 +219,14 @@ def decide(policies: Sequence[Policy], action: str, state: TargetState, now: dat
             "NoPolicyInScope",
             "no RemediationPolicy covers this target: the action runs as a dry run only",
         )
-        return Decision((verdict,), True, False, timedelta(0), (), None)
+        verdicts: list[Verdict] = [verdict]
+        if action in CLUSTER_SCOPED_ACTIONS:
+            verdicts.append(_cluster_scoped(scoped, action))
+        return Decision(tuple(verdicts), True, False, timedelta(0), (), None)
     verdicts = [Verdict("Policy", True, "PoliciesInScope", f"in scope: {', '.join(names)}")]
     verdicts.append(_allowed(scoped, action))
+    if action in CLUSTER_SCOPED_ACTIONS:
+        verdicts.append(_cluster_scoped(scoped, action))
     verdicts.append(_windows(scoped, now))
     verdicts.append(_freezes(scoped, now))
     verdicts.append(_cooldown(scoped, state, now))
@@ -209,7 +239,65 @@ def decide(policies: Sequence[Policy], action: str, state: TargetState, now: dat
         (parse_duration(p.spec.approval_ttl) for p in scoped if action in p.spec.require_approval), default=timedelta(0)
     )
     suspend = all(p.spec.allow_suspend_automated_sync for p in scoped)
-    return Decision(tuple(verdicts), bool(dry), bool(approvers), ttl, names, merged_blast_radius(scoped), suspend)
+    return Decision(
+        tuple(verdicts),
+        bool(dry),
+        bool(approvers),
+        ttl,
+        names,
+        merged_blast_radius(scoped),
+        suspend,
+        grants(scoped),
+    )
+
+
+def grants(scoped: Sequence[Policy]) -> Grants:
+    """What the policies in scope grant beyond the namespace: only what every one of them grants.
+
+    No policy in scope grants nothing: a namespace nobody wrote a policy for
+    stays confined to itself.
+    """
+    if not scoped:
+        return Grants()
+    jobs = [p.spec.run_job or JobPolicy() for p in scoped]
+    accounts = set(jobs[0].service_account_names).intersection(*(j.service_account_names for j in jobs[1:]))
+    return Grants(
+        cluster_scoped_actions=frozenset.intersection(
+            *(frozenset(p.spec.allow_cluster_scoped_actions) for p in scoped)
+        ),
+        argocd_namespaces=tuple(
+            sorted(set(scoped[0].spec.argocd_namespaces).intersection(*(p.spec.argocd_namespaces for p in scoped[1:])))
+        ),
+        unconfined_promql=all(p.spec.allow_unconfined_promql for p in scoped),
+        job_service_accounts=tuple(sorted(accounts)),
+        job_pod_security="restricted" if any(j.pod_security == "restricted" for j in jobs) else "baseline",
+        approval_without_admission_policy=all(p.spec.allow_approval_without_admission_policy for p in scoped),
+    )
+
+
+def _cluster_scoped(scoped: Sequence[Policy], action: str) -> Verdict:
+    """An action whose effect leaves the namespace runs only where every policy in scope names it."""
+    if not scoped:
+        return Verdict(
+            "ClusterScope",
+            False,
+            "ClusterScopedActionNotAllowed",
+            f"{action} acts outside the incident's namespace; no RemediationPolicy covers this target to allow it (allowClusterScopedActions)",
+        )
+    refusing = [p.name for p in scoped if action not in p.spec.allow_cluster_scoped_actions]
+    if refusing:
+        return Verdict(
+            "ClusterScope",
+            False,
+            "ClusterScopedActionNotAllowed",
+            f"{action} acts outside the incident's namespace; policy {refusing[0]} does not list it in allowClusterScopedActions",
+        )
+    return Verdict(
+        "ClusterScope",
+        True,
+        "ClusterScopedActionAllowed",
+        f"every policy in scope lists {action} in allowClusterScopedActions",
+    )
 
 
 def _allowed(scoped: Sequence[Policy], action: str) -> Verdict:

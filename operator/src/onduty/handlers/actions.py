@@ -14,6 +14,14 @@ annotations that cooldowns and rate limits read) and offers:
 * ``revert(ctx, record)`` — undo it, for runbooks that ask (scale, rollout undo).
 
 Nothing here deletes namespaces, PVCs or CRDs; the only delete is of one Pod.
+
+Every executor acts in the incident's namespace (``ctx.target.namespace``,
+checked by :mod:`onduty.domain.trust` before an executor is called). What
+reaches beyond it needs a grant from the RemediationPolicies in scope
+(``ctx.grants``): a node (``cordonNode``, and only one the workload's pods run
+on), an Argo CD Application in another namespace (and only one that deploys
+into this one). ``runJob``'s pods pass the restricted Pod Security Standard
+and run as an allowed ServiceAccount of the namespace.
 """
 
 from __future__ import annotations
@@ -21,15 +29,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from onduty.adapters import argocd as argo_adapter
 from onduty.adapters import helm_rollback
-from onduty.adapters.kube import Cluster, NotFound
+from onduty.adapters.helm import HelmRecordError
+from onduty.adapters.kube import Cluster, NotFound, segment
 from onduty.domain import argocd as argo_domain
+from onduty.domain import podsecurity, trust
 from onduty.domain.alerts import rfc3339
 from onduty.domain.policies import BlastRadius
 from onduty.domain.rollouts import RolloutState
@@ -69,6 +78,8 @@ class Context:
     limits: BlastRadius | None
     allow_suspend_automated_sync: bool
     now: datetime
+    grants: trust.Grants = field(default_factory=trust.Grants)
+    platform_runbook: bool = False  # the runbook is in onduty's own namespace (the platform owners')
 
     @property
     def incident_ref(self) -> str:
@@ -205,7 +216,7 @@ class Scale(RolloutLike):
 
     def _hpa(self, ctx: Context) -> dict[str, Any] | None:
         hpas = ctx.cluster.request(
-            "GET", f"/apis/autoscaling/v2/namespaces/{quote(ctx.target.namespace)}/horizontalpodautoscalers"
+            "GET", f"/apis/autoscaling/v2/namespaces/{segment(ctx.target.namespace)}/horizontalpodautoscalers"
         )
         for hpa in hpas.get("items", []):
             ref = hpa["spec"].get("scaleTargetRef") or {}
@@ -243,7 +254,7 @@ class Scale(RolloutLike):
             patch = {"metadata": {"annotations": {ACTION_ID_ANNOTATION: ctx.action_id}}, "spec": {"minReplicas": want}}
             ctx.cluster.request(
                 "PATCH",
-                f"/apis/autoscaling/v2/namespaces/{quote(ctx.target.namespace)}/horizontalpodautoscalers/{quote(name)}",
+                f"/apis/autoscaling/v2/namespaces/{segment(ctx.target.namespace)}/horizontalpodautoscalers/{segment(name)}",
                 query=query,
                 body=patch,
                 content_type="application/merge-patch+json",
@@ -266,7 +277,7 @@ class Scale(RolloutLike):
         if details.get("hpa"):
             ctx.cluster.request(
                 "PATCH",
-                f"/apis/autoscaling/v2/namespaces/{quote(ctx.target.namespace)}/horizontalpodautoscalers/{quote(details['hpa'])}",
+                f"/apis/autoscaling/v2/namespaces/{segment(ctx.target.namespace)}/horizontalpodautoscalers/{segment(details['hpa'])}",
                 body={"spec": {"minReplicas": details["hpaMinBefore"]}},
                 content_type="application/merge-patch+json",
             )
@@ -289,7 +300,7 @@ class RolloutUndo(RolloutLike):
 
     def _revisions(self, ctx: Context) -> dict[int, dict[str, Any]]:
         uid = ctx.workload["metadata"]["uid"]
-        path = f"/apis/apps/v1/namespaces/{quote(ctx.target.namespace)}/replicasets"
+        path = f"/apis/apps/v1/namespaces/{segment(ctx.target.namespace)}/replicasets"
         out: dict[int, dict[str, Any]] = {}
         for rs in ctx.cluster.request("GET", path).get("items", []):
             if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or []):
@@ -370,21 +381,20 @@ def _template_of(replicaset: dict[str, Any]) -> dict[str, Any]:
     return template
 
 
+def _pods_of(ctx: Context) -> list[dict[str, Any]]:
+    """The target workload's pods (by its matchLabels selector), in its namespace."""
+    selector = ((ctx.workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    if not selector:
+        raise Refused("NoSelector", f"{ctx.target} has no matchLabels selector to find its pods")
+    query = {"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))}
+    path = f"/api/v1/namespaces/{segment(ctx.target.namespace)}/pods"
+    return list(ctx.cluster.request("GET", path, query=query).get("items", []))
+
+
 class DeletePod(RolloutLike):
     """Delete the one worst pod of the workload (most restarts, not ready); its controller replaces it."""
 
     name = "deletePod"
-
-    def _pods(self, ctx: Context) -> list[dict[str, Any]]:
-        selector = ((ctx.workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        if not selector:
-            raise Refused("NoSelector", f"{ctx.target} has no matchLabels selector to find its pods")
-        query = {"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))}
-        return list(
-            ctx.cluster.request("GET", f"/api/v1/namespaces/{quote(ctx.target.namespace)}/pods", query=query).get(
-                "items", []
-            )
-        )
 
     def applied(self, ctx: Context) -> bool:
         record = last_record(ctx.workload, self.name)
@@ -392,14 +402,14 @@ class DeletePod(RolloutLike):
             return False
         try:
             pod = ctx.cluster.request(
-                "GET", f"/api/v1/namespaces/{quote(ctx.target.namespace)}/pods/{quote(record['pod'])}"
+                "GET", f"/api/v1/namespaces/{segment(ctx.target.namespace)}/pods/{segment(record['pod'])}"
             )
         except NotFound:
             return True
         return pod["metadata"]["uid"] != record.get("uid") or bool(pod["metadata"].get("deletionTimestamp"))
 
     def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
-        pods = [p for p in self._pods(ctx) if not p["metadata"].get("deletionTimestamp")]
+        pods = [p for p in _pods_of(ctx) if not p["metadata"].get("deletionTimestamp")]
         if not pods:
             raise Refused("NoPods", f"{ctx.target} has no pods")
 
@@ -430,7 +440,7 @@ class DeletePod(RolloutLike):
         )
         ctx.cluster.request(
             "DELETE",
-            f"/api/v1/namespaces/{quote(ctx.target.namespace)}/pods/{quote(name)}",
+            f"/api/v1/namespaces/{segment(ctx.target.namespace)}/pods/{segment(name)}",
             # With a body, the API server reads every delete option from it, dryRun included.
             body={"preconditions": {"uid": uid}, **({"dryRun": ["All"]} if dry_run else {})},
         )
@@ -449,15 +459,43 @@ class CordonNode(_NoProgress):
     verifies_rollout = False
 
     def _node(self, ctx: Context) -> str:
-        node = ctx.step.node or (ctx.incident["spec"].get("labels") or {}).get("node")
-        if not node:
-            raise Refused("NoNode", "neither the step nor the incident's labels name a node")
-        return str(node)
+        """The node to cordon: one the workload's pods run on (the incident's ``node`` label picks among them).
+
+        A node named by a runbook step is taken only from a runbook of onduty's
+        own namespace; a tenant's runbook or alert label cannot pick an
+        arbitrary node.
+        """
+        if ctx.step.node:
+            if not ctx.platform_runbook:
+                raise Refused(
+                    "NodeFromRunbook",
+                    f"step {ctx.step.name}: node {ctx.step.node!r}: only runbooks in onduty's own namespace may name"
+                    " a node; others cordon the node the incident's pods run on",
+                )
+            return trust.name(ctx.step.node, field=f"step {ctx.step.name}: node")
+        label = (ctx.incident["spec"].get("labels") or {}).get("node")
+        hosts = sorted({str(n) for n in (p.get("spec", {}).get("nodeName") for p in _pods_of(ctx)) if n})
+        if label:
+            name = trust.name(label, field="the incident's node label")
+            if name not in hosts:
+                raise Refused(
+                    "NodeNotRunningWorkload",
+                    f"node {name} (the incident's node label) runs no pod of {ctx.target}; onduty cordons only a"
+                    f" node the incident's workload runs on ({', '.join(hosts) or 'none'})",
+                )
+            return name
+        if len(hosts) != 1:
+            raise Refused(
+                "NoNode" if not hosts else "AmbiguousNode",
+                f"{ctx.target} runs on {len(hosts)} node(s) ({', '.join(hosts) or 'none'}) and the incident has no"
+                " node label to choose one",
+            )
+        return hosts[0]
 
     def applied(self, ctx: Context) -> bool:
         try:
-            node = ctx.cluster.request("GET", f"/api/v1/nodes/{quote(self._node(ctx))}")
-        except (NotFound, Refused):
+            node = ctx.cluster.request("GET", f"/api/v1/nodes/{segment(self._node(ctx))}")
+        except (NotFound, Refused, trust.Untrusted):
             return False
         return (node["metadata"].get("annotations") or {}).get(ACTION_ID_ANNOTATION) == ctx.action_id
 
@@ -481,7 +519,7 @@ class CordonNode(_NoProgress):
         patch = {"metadata": {"annotations": {ACTION_ID_ANNOTATION: ctx.action_id}}, "spec": {"unschedulable": True}}
         ctx.cluster.request(
             "PATCH",
-            f"/api/v1/nodes/{quote(name)}",
+            f"/api/v1/nodes/{segment(name)}",
             query={"dryRun": "All"} if dry_run else None,
             body=patch,
             content_type="application/merge-patch+json",
@@ -489,8 +527,10 @@ class CordonNode(_NoProgress):
         return Applied(f"node {name} cordoned", f"Node/{name}: spec.unschedulable false -> true", {"node": name})
 
     def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState:
-        name = (record.get("details") or {}).get("node") or self._node(ctx)
-        node = ctx.cluster.request("GET", f"/api/v1/nodes/{quote(name)}")
+        name = (record.get("details") or {}).get("node")
+        if not name:
+            return RolloutState(False, True, "the action record names no node")
+        node = ctx.cluster.request("GET", f"/api/v1/nodes/{segment(name)}")
         if (node.get("spec") or {}).get("unschedulable"):
             return RolloutState(True, False, f"node {name} is unschedulable")
         return RolloutState(False, True, f"node {name} is schedulable again (someone uncordoned it)")
@@ -508,7 +548,7 @@ class RunJob(_NoProgress):
     def applied(self, ctx: Context) -> bool:
         try:
             ctx.cluster.request(
-                "GET", f"/apis/batch/v1/namespaces/{quote(ctx.target.namespace)}/jobs/{quote(self.job_name(ctx))}"
+                "GET", f"/apis/batch/v1/namespaces/{segment(ctx.target.namespace)}/jobs/{segment(self.job_name(ctx))}"
             )
         except NotFound:
             return False
@@ -520,6 +560,8 @@ class RunJob(_NoProgress):
             raise Refused("NoJobTemplate", "the step has no job template")
         template = json.loads(json.dumps(spec.template))
         template.setdefault("spec", {})["restartPolicy"] = "Never"
+        template.get("metadata", {}).pop("namespace", None)  # the Job's pods live where the Job does
+        self._admit(ctx, template["spec"], template.get("metadata", {}).get("annotations") or {})
         name = self.job_name(ctx)
         job = {
             "apiVersion": "batch/v1",
@@ -546,7 +588,7 @@ class RunJob(_NoProgress):
         )
         ctx.cluster.request(
             "POST",
-            f"/apis/batch/v1/namespaces/{quote(ctx.target.namespace)}/jobs",
+            f"/apis/batch/v1/namespaces/{segment(ctx.target.namespace)}/jobs",
             query={"dryRun": "All"} if dry_run else None,
             body=job,
         )
@@ -556,15 +598,51 @@ class RunJob(_NoProgress):
             {"job": name},
         )
 
+    @staticmethod
+    def _admit(ctx: Context, pod_spec: dict[str, Any], annotations: dict[str, Any]) -> None:
+        """The pod spec passes the Pod Security Standard the policies ask for and runs as an allowed account."""
+        account = pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount") or "default"
+        if account not in ctx.grants.job_service_accounts:
+            raise Refused(
+                "ServiceAccountNotAllowed",
+                f"step {ctx.step.name}: job.template.spec.serviceAccountName {account!r} is not among the"
+                " ServiceAccounts the policies in scope allow for runJob"
+                f" ({', '.join(ctx.grants.job_service_accounts) or 'none'})",
+            )
+        level: podsecurity.Level = "baseline" if ctx.grants.job_pod_security == "baseline" else "restricted"
+        problems = podsecurity.violations(pod_spec, level) + _apparmor_annotations(annotations)
+        if problems:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            raise Refused(
+                "PodSecurityViolation",
+                f"step {ctx.step.name}: the job's pod template does not pass the {level} Pod Security Standard:"
+                f" {shown}",
+            )
+
     def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState:
         name = (record.get("details") or {}).get("job") or self.job_name(ctx)
-        job = ctx.cluster.request("GET", f"/apis/batch/v1/namespaces/{quote(ctx.target.namespace)}/jobs/{quote(name)}")
+        job = ctx.cluster.request(
+            "GET", f"/apis/batch/v1/namespaces/{segment(ctx.target.namespace)}/jobs/{segment(name)}"
+        )
         for cond in (job.get("status") or {}).get("conditions") or []:
             if cond.get("status") == "True" and cond.get("type") == "Complete":
                 return RolloutState(True, False, f"job {name} completed")
             if cond.get("status") == "True" and cond.get("type") == "Failed":
                 return RolloutState(False, True, f"job {name} failed: {cond.get('reason')}: {cond.get('message', '')}")
         return RolloutState(False, False, f"job {name} running")
+
+
+_APPARMOR_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+
+
+def _apparmor_annotations(annotations: dict[str, Any]) -> list[str]:
+    """The pod template's AppArmor annotations (the field's older form): only confining profiles pass."""
+    return [
+        f"spec.template.metadata.annotations[{key}]: AppArmor profile {value!r} is not allowed; use runtime/default"
+        " or localhost/<profile>"
+        for key, value in sorted(annotations.items())
+        if key.startswith(_APPARMOR_PREFIX) and not (value == "runtime/default" or str(value).startswith("localhost/"))
+    ]
 
 
 class ArgoRollback(_NoProgress):
@@ -575,19 +653,37 @@ class ArgoRollback(_NoProgress):
     def _app(self, ctx: Context) -> str:
         if not ctx.step.application:
             raise Refused("NoApplication", "the step names no Argo CD application")
-        return ctx.step.application
+        return trust.name(ctx.step.application, field=f"step {ctx.step.name}: application")
+
+    @staticmethod
+    def _namespace(ctx: Context) -> str:
+        """The Application's namespace: the incident's, or one the policies in scope list in argoCDNamespaces."""
+        return trust.Boundary(ctx.target.namespace).other_namespace(
+            ctx.step.application_namespace,
+            field=f"step {ctx.step.name}: applicationNamespace",
+            allowed=ctx.grants.argocd_namespaces,
+            what=f"Argo CD Application {ctx.step.application}",
+        )
 
     def applied(self, ctx: Context) -> bool:
         try:
-            app = argo_adapter.get_application(
-                ctx.cluster, ctx.step.application_namespace or ctx.target.namespace, self._app(ctx)
-            )
-        except (NotFound, Refused):
+            app = argo_adapter.get_application(ctx.cluster, self._namespace(ctx), self._app(ctx))
+        except (NotFound, Refused, trust.Untrusted):
             return False
         return argo_adapter.applied_by(app, ctx.action_id)
 
     def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
-        namespace = ctx.step.application_namespace or ctx.target.namespace
+        namespace = self._namespace(ctx)
+        if namespace != ctx.target.namespace:
+            # An Application elsewhere (Argo CD's own namespace) is ours to touch only if it deploys here.
+            app = argo_adapter.get_application(ctx.cluster, namespace, self._app(ctx))
+            destination = ((app.get("spec") or {}).get("destination") or {}).get("namespace")
+            if destination != ctx.target.namespace:
+                raise Refused(
+                    "ApplicationOutsideNamespace",
+                    f"Argo CD Application {namespace}/{self._app(ctx)} deploys into namespace {destination!r}, not"
+                    f" the incident's namespace {ctx.target.namespace!r}",
+                )
         result = argo_adapter.rollback(
             ctx.cluster,
             namespace,
@@ -618,7 +714,7 @@ class ArgoRollback(_NoProgress):
     def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState:
         details = record.get("details") or {}
         app = argo_adapter.get_application(
-            ctx.cluster, details.get("namespace") or ctx.target.namespace, details.get("application") or self._app(ctx)
+            ctx.cluster, details.get("namespace") or self._namespace(ctx), details.get("application") or self._app(ctx)
         )
         state = argo_domain.rollback_state(app, details.get("revision", ""), tuple(details.get("revisions") or ()))
         return RolloutState(state.done, state.failed, state.message)
@@ -638,24 +734,27 @@ class HelmRollback(RolloutLike):
         )
         if not release:
             raise Refused("NoRelease", f"the step names no release and {ctx.target} carries no Helm release annotation")
-        return str(release)
+        return trust.name(str(release), field="the Helm release name")
 
     def applied(self, ctx: Context) -> bool:
         try:
             return helm_rollback.applied_by(ctx.cluster, ctx.target.namespace, self.release(ctx), ctx.action_id)
-        except Refused:
+        except (Refused, trust.Untrusted, HelmRecordError):
             return False
 
     def apply(self, ctx: Context, *, dry_run: bool) -> Applied:
         release = self.release(ctx)
-        result = helm_rollback.rollback(
-            ctx.cluster,
-            ctx.target.namespace,
-            release,
-            to_revision=ctx.step.to_revision,
-            action_id=ctx.action_id,
-            dry_run=dry_run,
-        )
+        try:
+            result = helm_rollback.rollback(
+                ctx.cluster,
+                ctx.target.namespace,
+                release,
+                to_revision=ctx.step.to_revision,
+                action_id=ctx.action_id,
+                dry_run=dry_run,
+            )
+        except HelmRecordError as error:  # anyone who may write the namespace's Secrets can write such a record
+            raise Refused("ReleaseUnreadable", f"Helm release {ctx.target.namespace}/{release}: {error}") from error
         if result.outcome in ("Refused", "Failed"):
             raise Refused(result.reason, result.message)
         if not dry_run:

@@ -33,7 +33,7 @@ from typing import Any
 from onduty.adapters.diagnostics import Subject, collect
 from onduty.adapters.kube import Cluster, KubeError
 from onduty.adapters.prometheus import Prometheus
-from onduty.domain import diagnostics, timeline
+from onduty.domain import diagnostics, timeline, trust
 from onduty.domain.diagnostics import DiagnosticSpec, Result
 from onduty.domain.runbooks import RunbookSpec
 from onduty.domain.timeline import Entry
@@ -46,16 +46,38 @@ log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any], Sequence[Entry]], None]
 
 
-async def gather(runtime: Runtime, incident_obj: dict[str, Any], spec: RunbookSpec, *, emit: Emit = post) -> None:
+async def gather(
+    runtime: Runtime,
+    incident_obj: dict[str, Any],
+    spec: RunbookSpec,
+    *,
+    emit: Emit = post,
+    grants: trust.Grants | None = None,
+    confine_promql: bool = True,
+) -> None:
     """Run ``spec.diagnostics`` for the incident and record the results; no-op if there are none or already some.
 
-    ``emit`` posts the timeline entry as an Event (tests pass their own).
+    Everything is read in the incident's namespace; ``grants`` (from the
+    RemediationPolicies in scope) and ``confine_promql`` say what may reach
+    beyond it. ``emit`` posts the timeline entry as an Event (tests pass their own).
     """
     if not spec.diagnostics or "diagnostics" in (incident_obj.get("status") or {}):
         return
     meta = incident_obj["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    subject = Subject(namespace, Workload.from_dict(incident_obj["spec"].get("workload"), namespace), _now())
+    refusal: str | None = None
+    try:
+        workload = Workload.from_dict(incident_obj["spec"].get("workload"), namespace)
+    except trust.Untrusted as untrusted:
+        workload, refusal = None, f"{untrusted.reason}: {untrusted.message}"
+    subject = Subject(
+        namespace,
+        workload,
+        _now(),
+        grants=grants or trust.Grants(),
+        confine_promql=confine_promql,
+        workload_refusal=refusal,
+    )
     url = runtime.config.prometheus_url
     prometheus = Prometheus(url) if url else None
     pool = ThreadPoolExecutor(max_workers=len(spec.diagnostics), thread_name_prefix="onduty-diagnostics")

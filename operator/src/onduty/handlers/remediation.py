@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from onduty.adapters.alertmanager import Alertmanager, AlertmanagerUnavailable
-from onduty.adapters.kube import Cluster, Conflict, KubeError, NotFound
+from onduty.adapters.kube import ApiRejected, Cluster, Conflict, KubeError, NotFound
 from onduty.adapters.prometheus import Prometheus, PrometheusUnavailable
-from onduty.domain import guardrails, incidents, policies, promql, silences, timeline
+from onduty.domain import guardrails, incidents, policies, promql, promql_scope, silences, timeline, trust
 from onduty.domain.alerts import rfc3339
 from onduty.domain.durations import parse_duration
 from onduty.domain.rollouts import RolloutState, rollout_state
@@ -46,6 +46,10 @@ OPEN_WAIT_SECONDS = 10.0
 APPROVE_ANNOTATION = "onduty.dev/approve"
 REJECT_ANNOTATION = "onduty.dev/reject"
 APPROVED_BY_ANNOTATION = "onduty.dev/approved-by"
+# The ValidatingAdmissionPolicy (and its binding, of the same name) that makes
+# the API server refuse an approval by anyone without the `approve` verb, or
+# one that names someone else: without it an approver is self-declared.
+APPROVAL_ADMISSION_POLICY = "onduty-approval"
 
 
 Mutation = Callable[[dict[str, Any], dict[str, Any]], list[Entry]]
@@ -68,6 +72,9 @@ class IncidentWorker:
         self.name = name
         self.runbooks = runbooks
         self.policies_in_force = policies_in_force
+        self.boundary = trust.Boundary(namespace)
+        # A runbook in onduty's own namespace is the platform owners': its PromQL is not confined.
+        self._platform_runbook = False
         self._holds_reported: set[str] = set()
         config = runtime.config
         self._prometheus = Prometheus(config.prometheus_url) if config.prometheus_url else None
@@ -106,7 +113,10 @@ class IncidentWorker:
                 await asyncio.sleep(0.05)
                 obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
         if not (obj.get("status") or {}).get("openedAt"):  # made by hand with kubectl
-            workload = self._workload(obj)
+            try:
+                workload = self._workload(obj)
+            except trust.Untrusted:
+                workload = None  # each step refuses it, with the reason, when it would act
             obj = await self._update(
                 lambda s, o: incidents.open_incident(s, now=_now(), title=o["spec"]["title"], workload=workload)
             )
@@ -130,8 +140,11 @@ class IncidentWorker:
             )
             return
         self._spec = runbook.spec
+        self._platform_runbook = runbook.namespace == self.runtime.config.global_namespace
         # Context first (bounded in time; a failed diagnostic never blocks what follows).
-        await gather(self.runtime, obj, runbook.spec)
+        if runbook.spec.diagnostics and "diagnostics" not in (obj.get("status") or {}):
+            grants = await self._grants(obj)
+            await gather(self.runtime, obj, runbook.spec, grants=grants, confine_promql=self._confines_promql(grants))
         while True:
             obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
             nxt = incidents.next_step(runbook.spec, obj.get("status") or {}, obj["metadata"]["uid"])
@@ -148,7 +161,44 @@ class IncidentWorker:
 
     # --- triage -----------------------------------------------------------------------
     def _workload(self, obj: dict[str, Any]) -> Workload | None:
+        """The incident's workload, in the incident's namespace; raises :class:`trust.Untrusted` otherwise."""
         return Workload.from_dict(obj["spec"].get("workload"), self.namespace)
+
+    def _confines_promql(self, grants: trust.Grants) -> bool:
+        return not (self._platform_runbook or grants.unconfined_promql)
+
+    async def _grants(self, obj: dict[str, Any]) -> trust.Grants:
+        """What the policies covering this incident's namespace and workload grant beyond the namespace."""
+        namespace_labels = (await self._namespaces())[0]
+        workload_labels: dict[str, str] = {}
+        try:
+            target = self._workload(obj)
+            if target is not None:
+                found = await self._call(self.cluster.get_workload, target.kind, target.namespace, target.name)
+                workload_labels = dict(found["metadata"].get("labels") or {})
+        except (trust.Untrusted, NotFound):
+            pass
+        state = policies.TargetState(
+            namespace=self.namespace, namespace_labels=namespace_labels, workload_labels=workload_labels
+        )
+        return policies.grants(policies.in_scope(self.policies_in_force(), state))
+
+    async def _namespaces(self) -> tuple[dict[str, str], bool, bool]:
+        """The incident namespace's labels, and whether it, or onduty's own namespace, is paused."""
+        namespace_labels: dict[str, str] = {}
+        namespace_paused = cluster_paused = False
+        for ns_name in dict.fromkeys((self.namespace, self.runtime.config.global_namespace)):
+            try:
+                ns = await self._call(self.cluster.get_namespace, ns_name)
+            except NotFound:
+                continue
+            paused = _truthy((ns["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION))
+            if ns_name == self.namespace:
+                namespace_paused = paused
+                namespace_labels = dict(ns["metadata"].get("labels") or {})
+            if ns_name == self.runtime.config.global_namespace:
+                cluster_paused = paused
+        return namespace_labels, namespace_paused, cluster_paused
 
     def _all_runbooks(self, obj: dict[str, Any]) -> list[RunbookRef]:
         alertname = (obj["spec"].get("labels") or {}).get("alertname", "")
@@ -166,35 +216,51 @@ class IncidentWorker:
 
     # --- one step -----------------------------------------------------------------------
     async def _step(self, obj: dict[str, Any], spec: RunbookSpec, nxt: incidents.NextStep) -> None:
-        target = self._target(obj, nxt)
         record = nxt.action
         if record is None or record.get("state") == "Pending":
+            try:
+                target = self._target(obj, nxt)
+            except trust.Untrusted as refusal:
+                await self._refuse_untrusted(nxt, refusal)
+                return
             record = await self._decide_and_apply(obj, nxt, target, record)
             if record is None or record.get("state") != "Applied":
                 return
         await self._verify(obj, nxt, record)
 
     def _target(self, obj: dict[str, Any], nxt: incidents.NextStep) -> Workload | None:
+        """The step's target, always in the incident's namespace; raises :class:`trust.Untrusted`."""
         if nxt.step.target is not None:
-            return Workload(nxt.step.target.kind, nxt.step.target.name, self.namespace)
+            name = trust.name(nxt.step.target.name, field=f"step {nxt.step.name}: target.name")
+            return Workload(nxt.step.target.kind, name, self.namespace)
         return self._workload(obj)
+
+    async def _deny_untargeted(self, nxt: incidents.NextStep, verdict: guardrails.Verdict) -> None:
+        """A step that has no target to act on (none named, or one refused): denied and recorded."""
+        action = {
+            "id": nxt.id,
+            "step": nxt.step.name,
+            "action": nxt.step.action,
+            "target": {},
+            "state": "Pending",
+            "createdAt": rfc3339(_now()),
+        }
+        await self._record_outcome(lambda s, _: incidents.deny_action(s, dict(action), [verdict], now=_now()))
+
+    async def _refuse_untrusted(self, nxt: incidents.NextStep, refusal: trust.Untrusted) -> None:
+        """An input that would reach outside the incident's namespace, or no valid name: refused and recorded."""
+        await self._deny_untargeted(nxt, guardrails.Verdict("Trust", False, refusal.reason, refusal.message))
 
     async def _decide_and_apply(
         self, obj: dict[str, Any], nxt: incidents.NextStep, target: Workload | None, record: dict[str, Any] | None
     ) -> dict[str, Any] | None:
         if target is None:
-            action = {
-                "id": nxt.id,
-                "step": nxt.step.name,
-                "action": nxt.step.action,
-                "target": {},
-                "state": "Pending",
-                "createdAt": rfc3339(_now()),
-            }
-            verdict = guardrails.Verdict(
-                "Target", False, "NoTarget", "the incident names no workload and the step no target"
+            await self._deny_untargeted(
+                nxt,
+                guardrails.Verdict(
+                    "Target", False, "NoTarget", "the incident names no workload and the step no target"
+                ),
             )
-            await self._record_outcome(lambda s, _: incidents.deny_action(s, dict(action), [verdict], now=_now()))
             return None
         while True:
             try:
@@ -241,7 +307,7 @@ class IncidentWorker:
                     diff = (await self._call(executor.apply, ctx, dry_run=True)).diff
                 except Conflict:
                     continue
-                except actions.Refused as refusal:
+                except (actions.Refused, trust.Untrusted) as refusal:
                     await self._refuse(base, verdicts, refusal)
                     return None
                 why = (
@@ -261,7 +327,7 @@ class IncidentWorker:
                 applied = await self._call(executor.apply, ctx, dry_run=False)
             except Conflict:
                 continue  # the target changed under us: look again (cooldown may now deny)
-            except actions.Refused as refusal:
+            except (actions.Refused, trust.Untrusted) as refusal:
                 await self._refuse(record, verdicts, refusal)
                 return None
             return await self._mark_applied(nxt, record, applied.message, applied.details)
@@ -284,10 +350,12 @@ class IncidentWorker:
             limits=decision.blast_radius if decision else None,
             allow_suspend_automated_sync=bool(decision and decision.allow_suspend_automated_sync),
             now=_now(),
+            grants=decision.grants if decision else trust.Grants(),
+            platform_runbook=self._platform_runbook,
         )
 
     async def _refuse(
-        self, action: dict[str, Any], verdicts: list[guardrails.Verdict], refusal: actions.Refused
+        self, action: dict[str, Any], verdicts: list[guardrails.Verdict], refusal: actions.Refused | trust.Untrusted
     ) -> None:
         """The action itself found it must not run (blast radius, an HPA, nothing to undo): a denial."""
         verdict = guardrails.Verdict("Action", False, refusal.reason, refusal.message)
@@ -306,6 +374,19 @@ class IncidentWorker:
         annotations = obj["metadata"].get("annotations") or {}
         keys = {action["id"], action["step"]}
         by = annotations.get(APPROVED_BY_ANNOTATION) or _annotation_manager(obj)
+        decided = annotations.get(REJECT_ANNOTATION) in keys or annotations.get(APPROVE_ANNOTATION) in keys
+        if (
+            decided
+            and action.get("state") == "AwaitingApproval"
+            and not decision.grants.approval_without_admission_policy
+        ):
+            unprotected = await self._call(self._approval_unprotected)
+            if unprotected is not None:
+                verdict = guardrails.Verdict("Approval", False, "ApprovalNotProtected", unprotected)
+                await self._record_outcome(
+                    lambda s, _: incidents.deny_action(s, dict(action), [*verdicts, verdict], now=_now())
+                )
+                return "closed"
         if annotations.get(REJECT_ANNOTATION) in keys:
             await self._record_outcome(
                 lambda s, _: incidents.decide_approval(s, dict(action), now=_now(), approved=False, by=by)
@@ -335,6 +416,27 @@ class IncidentWorker:
             await self._record_outcome(lambda s, _: incidents.expire_approval(s, dict(action), now=_now()))
             return "closed"
         return "waiting"
+
+    def _approval_unprotected(self) -> str | None:
+        """Why an approval annotation cannot be trusted here, or None when the admission policy guards it.
+
+        Unreadable counts as missing: an approval onduty cannot trust is refused, never accepted.
+        """
+        base = "/apis/admissionregistration.k8s.io/v1"
+        for kind, plural in (
+            ("ValidatingAdmissionPolicy", "validatingadmissionpolicies"),
+            ("ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings"),
+        ):
+            try:
+                self.cluster.request("GET", f"{base}/{plural}/{APPROVAL_ADMISSION_POLICY}")
+            except (NotFound, ApiRejected) as error:
+                return (
+                    f"approvals are refused: the {kind} {APPROVAL_ADMISSION_POLICY} is not installed or not readable"
+                    f" ({error.status} {error.reason or 'error'}), so the API server does not check who approves;"
+                    " install the chart's admission policies, or let a RemediationPolicy say"
+                    " allowApprovalWithoutAdmissionPolicy"
+                )
+        return None
 
     async def _mark_applied(
         self, nxt: incidents.NextStep, record: dict[str, Any], message: str, details: dict[str, Any]
@@ -370,19 +472,9 @@ class IncidentWorker:
         self, obj: dict[str, Any], nxt: incidents.NextStep, target: Workload, workload: dict[str, Any] | None
     ) -> tuple[list[guardrails.Verdict], policies.Decision]:
         incident_paused = _truthy((obj["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION))
-        namespace_labels: dict[str, str] = {}
-        namespace_paused = cluster_paused = False
-        for ns_name in dict.fromkeys((self.namespace, self.runtime.config.global_namespace)):
-            try:
-                ns = await self._call(self.cluster.get_namespace, ns_name)
-            except NotFound:
-                continue
-            paused = _truthy((ns["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION))
-            if ns_name == self.namespace:
-                namespace_paused = paused
-                namespace_labels = dict(ns["metadata"].get("labels") or {})
-            if ns_name == self.runtime.config.global_namespace:
-                cluster_paused = paused
+        # The guardrails are judged on the namespace actually touched: the target is always in the
+        # incident's own namespace (trust.Boundary), so its labels, pause and policies are these.
+        namespace_labels, namespace_paused, cluster_paused = await self._namespaces()
         verdicts = [
             guardrails.check_pause(
                 incident_paused=incident_paused, namespace_paused=namespace_paused, cluster_paused=cluster_paused
@@ -399,8 +491,6 @@ class IncidentWorker:
                 )
             )
         verdicts.append(await self._silence_verdict(obj))
-        if nxt.step.condition is not None:
-            verdicts.append(await self._condition_verdict(nxt.step.condition))
         state = policies.TargetState(
             namespace=self.namespace,
             namespace_labels=namespace_labels,
@@ -415,6 +505,8 @@ class IncidentWorker:
             cluster_wide, here = await self._call(self._in_flight, nxt.id)
             state = dataclasses.replace(state, in_flight_cluster=cluster_wide, in_flight_namespace=here)
         decision = policies.decide(in_force, nxt.step.action, state, _now())
+        if nxt.step.condition is not None:
+            verdicts.append(await self._condition_verdict(nxt.step.condition, decision.grants))
         return verdicts + list(decision.verdicts), decision
 
     def _in_flight(self, action_id: str) -> tuple[int, int]:
@@ -425,7 +517,14 @@ class IncidentWorker:
         claims, so two workers of this operator cannot both take the last slot.
         """
         cluster_wide = namespace = 0
-        for incident in self.cluster.list("incidents"):
+        watched = self.runtime.config.watch_namespaces
+        # Cluster-wide, or (least-privilege install) the namespaces onduty may read, which hold all it acts on.
+        listed = (
+            [i for ns in dict.fromkeys(watched) for i in self.cluster.list("incidents", ns)]
+            if watched
+            else self.cluster.list("incidents")
+        )
+        for incident in listed:
             for action in (incident.get("status") or {}).get("actions") or []:
                 started = action.get("state") == "Applied" or (
                     action.get("state") == "Pending" and action.get("startedAt")
@@ -450,12 +549,21 @@ class IncidentWorker:
             return guardrails.check_silence(silence_id=None)
         return guardrails.check_silence(silence_id=hit.id, created_by=hit.created_by, comment=hit.comment)
 
-    async def _condition_verdict(self, condition: promql.Comparison) -> guardrails.Verdict:
+    def _query(self, expr: str, grants: trust.Grants) -> str:
+        """The PromQL to send: a namespaced runbook's is confined to the incident's namespace's series."""
+        if not self._confines_promql(grants):
+            return expr
+        return promql_scope.confine(expr, self.namespace)
+
+    async def _condition_verdict(self, condition: promql.Comparison, grants: trust.Grants) -> guardrails.Verdict:
         if self._prometheus is None:
             evaluation = promql.evaluate(condition, None, error="no Prometheus configured (--prometheus-url)")
         else:
             try:
-                evaluation = promql.evaluate(condition, await self._call(self._prometheus.vector, condition.expr))
+                query = self._query(condition.expr, grants)
+                evaluation = promql.evaluate(condition, await self._call(self._prometheus.vector, query))
+            except promql_scope.PromQLError as error:
+                evaluation = promql.evaluate(condition, None, error=f"the expression cannot be confined: {error}")
             except PrometheusUnavailable as error:
                 evaluation = promql.evaluate(condition, None, error=f"Prometheus unavailable: {error}")
         return guardrails.check_condition(holds=evaluation.holds, message=evaluation.message)
@@ -528,7 +636,7 @@ class IncidentWorker:
         if check is None:
             await finish(True, "RolloutHealthy" if executor.verifies_rollout else "Verified", state.message)
             return
-        ok, message = await self._wait_for_metrics(check)
+        ok, message = await self._wait_for_metrics(check, await self._grants(obj))
         await finish(ok, "MetricsRecovered" if ok else "MetricsNotRecovered", f"{state.message}; {message}")
 
     async def _revert(
@@ -547,14 +655,18 @@ class IncidentWorker:
             return f"; revert failed: {error}"
         return f"; reverted: {done}" if done else "; this action has no automatic revert"
 
-    async def _wait_for_metrics(self, check: MetricCheck) -> tuple[bool, str]:
+    async def _wait_for_metrics(self, check: MetricCheck, grants: trust.Grants) -> tuple[bool, str]:
         if self._prometheus is None:
             return False, f"cannot verify {check}: no Prometheus configured (--prometheus-url)"
+        try:
+            query = self._query(check.expr, grants)
+        except promql_scope.PromQLError as error:
+            return False, f"cannot verify {check}: the expression cannot be confined: {error}"
         deadline = _now() + parse_duration(check.within)
         last = "no answer yet"
         while True:
             try:
-                values = await self._call(self._prometheus.vector, check.expr)
+                values = await self._call(self._prometheus.vector, query)
             except PrometheusUnavailable as error:
                 last = f"Prometheus unavailable: {error}"
             else:
