@@ -136,6 +136,8 @@ def main() -> int:
             check=True,
         )
         subprocess.run([*kubectl, "create", "namespace", "onduty-system"], check=False, capture_output=True)
+        # As an install has them: approvals by an approver in their own name; incidents stay in their namespace.
+        subprocess.run([*kubectl, "apply", "-k", str(REPO / "manifests/admission")], check=True)
         subprocess.run(
             [*kubectl, "apply", "-n", "default", "-f", str(REPO / "manifests/samples/runbook.yaml")], check=True
         )
