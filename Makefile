@@ -33,6 +33,10 @@ monitoring: ## Install Debian's prometheus and prometheus-alertmanager (for the 
 controlplane: ## Build and cache etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok, helm (instant when cached)
 	@bash hack/build-controlplane.sh >/dev/null
 
+.PHONY: argocd-crd
+argocd-crd: ## Fetch and cache Argo CD's own Application CRD from its Go module, for the tests (instant when cached)
+	@bash hack/fetch-argocd-crd.sh >/dev/null
+
 ##@ Development
 .PHONY: install
 install: $(VENV)/.installed ## Create .venv and install onduty with its development tools
@@ -62,7 +66,7 @@ crds: ## Copy crds/ into the Helm chart
 
 ##@ Test
 .PHONY: test
-test: install controlplane monitoring lint ## Everything CI runs: lint, then every test tier (unit, integration, e2e)
+test: install controlplane argocd-crd monitoring lint ## Everything CI runs: lint, then every test tier (unit, integration, e2e)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -70,7 +74,7 @@ test-unit: install ## Unit tests only (pure domain, milliseconds)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: test-integration
-test-integration: install controlplane ## Integration tests on the real local control plane
+test-integration: install controlplane argocd-crd ## Integration tests on the real local control plane
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: test-e2e

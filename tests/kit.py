@@ -137,6 +137,9 @@ class OperatorProcess:
     log_dir: Path
     command: str = "run"
     extra_args: list[str] = field(default_factory=list)
+    # Extra environment for the process (e.g. ONDUTY_TEST_CRASHPOINTS / ONDUTY_CRASH_AT); kept across restarts
+    # unless the test changes it.
+    env: dict[str, str] = field(default_factory=dict)
     namespace: str = "onduty-system"
     port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
@@ -174,7 +177,7 @@ class OperatorProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         log.close()
         if wait:
@@ -331,3 +334,37 @@ def install_chart_rbac(cluster: Any, tmp: Path, release: str, namespace: str, *v
     who = cluster.kubectl("--kubeconfig", str(kubeconfig), "auth", "whoami", "-o", "json")
     assert json.loads(who.stdout)["status"]["userInfo"]["username"] == f"system:serviceaccount:{namespace}:{account}"
     return kubeconfig
+
+
+# --- Argo CD's own Application CRD, from its release module ------------------------------------------
+
+
+_ARGOCD_CRD: list[Path] = []
+
+
+def argocd_crd(cluster: Any = None) -> Path:
+    """Argo CD's own Application CRD, as its release publishes it: hack/fetch-argocd-crd.sh takes it
+    from Argo CD's Go module once and caches it (instant when cached). Given a cluster, also install
+    it there and wait until it is Established. The path is returned either way.
+
+    Installed by server-side apply (at ~400 kB the CRD is over the size limit of client-side apply's
+    annotation) with --force-conflicts (every test module applies the same file, as kubectl)."""
+    if not _ARGOCD_CRD:
+        script = REPO / "hack/fetch-argocd-crd.sh"
+        proc = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, timeout=900, check=False)
+        lines = proc.stdout.split()
+        if proc.returncode != 0 or not lines or not Path(lines[-1]).is_file():
+            raise AssertionError(f"{script} failed (exit {proc.returncode}); its error is above")
+        _ARGOCD_CRD.append(Path(lines[-1]))
+    path = _ARGOCD_CRD[0]
+    if cluster is not None:
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+
+        # Not `kubectl wait`: on a CRD this new it fails at once while status.conditions is still unset.
+        def established() -> bool:
+            crd = cluster.get_json("crd", "applications.argoproj.io")
+            conditions = (crd.get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+        wait_for(established, timeout=60, what="Argo CD's Application CRD to be Established")
+    return path

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from kit import REPO, deployment_manifest, wait_for
+from kit import REPO, argocd_crd, deployment_manifest, wait_for
 
 
 def apply(cluster, obj):
@@ -337,10 +337,7 @@ def test_helm_rollback_through_the_operator_shows_in_helm_history(cluster, names
 
 def create_application(cluster, kube, namespace, *, automated):
     """An Application on the real CRD that Argo CD (played by nobody yet) synced twice: a, then b."""
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "tests/fixtures/crds/application-crd.yaml")
-    )
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
+    argocd_crd(cluster)
     source = {"repoURL": "https://git.example.com/shop.git", "path": "web", "targetRevision": "main"}
     history = [
         {"id": i, "revision": rev * 40, "deployedAt": f"2026-11-2{i}T10:00:00Z", "source": source}

@@ -11,22 +11,19 @@ from typing import Any
 import pytest
 
 from argocd_standin import ArgoStandIn
-from kit import REPO, wait_for
+from kit import argocd_crd, wait_for
 from onduty.adapters import argocd
 from onduty.adapters.kube import Cluster
 from onduty.domain.argocd import ACTION_ID_ANNOTATION, RollbackState, rollback_state
 
-CRD = REPO / "tests/fixtures/crds/application-crd.yaml"
 GIT = "https://git.example.com/shop/deploy.git"
 OLD, MID, NEW = "1" * 40, "2" * 40, "3" * 40
 
 
 @pytest.fixture(scope="module")
 def argo_crd(cluster):
-    # Server-side apply with --force-conflicts: another test module may have installed
-    # its own copy of applications.argoproj.io in this session; this one wins for ours.
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
+    # Argo CD's own Application CRD, from its release module (hack/fetch-argocd-crd.sh).
+    argocd_crd(cluster)
 
 
 def _source() -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kit import REPO, free_port, rfc3339, wait_for
+from kit import REPO, argocd_crd, free_port, rfc3339, wait_for
 from onduty.adapters.diagnostics import HTTP_DEADLINE
 from onduty.adapters.kube import Cluster
 from onduty.domain.runbooks import parse_runbook
@@ -34,7 +34,6 @@ from onduty.handlers.diagnostics import gather
 from onduty.handlers.runtime import OperatorConfig, Runtime
 
 CHART = REPO / "tests/fixtures/charts/demo"
-ARGO_CRD = REPO / "tests/fixtures/crds/application-crd.yaml"
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -270,8 +269,7 @@ def test_helm_history_decoded_from_release_secrets_equals_helm_history(cluster, 
 
 
 def test_argo_history_reads_the_application(cluster, kube, namespace):
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ARGO_CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
+    argocd_crd(cluster)
     now = datetime.now(UTC)
     old, new = "1" * 40, "2" * 40
     application = {

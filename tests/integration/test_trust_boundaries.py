@@ -25,10 +25,10 @@ import pytest
 import yaml
 
 from kit import (
-    REPO,
     OperatorProcess,
     am_alert,
     am_payload,
+    argocd_crd,
     deployment_manifest,
     drop_namespace,
     install_chart_rbac,
@@ -36,7 +36,6 @@ from kit import (
     wait_for,
 )
 
-ARGO_CRD = REPO / "tests/fixtures/crds/application-crd.yaml"
 RELEASE = "onduty"
 SYSTEM = "onduty-system"
 
@@ -56,8 +55,7 @@ def _as(cluster, user: str, *args: str, input_: str | None = None) -> subprocess
 def operator_as_service_account(cluster, tmp_path_factory) -> Iterator[OperatorProcess]:
     """onduty under the chart's RBAC and admission policies, authenticated as its ServiceAccount's token."""
     tmp = tmp_path_factory.mktemp("trust")
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ARGO_CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io")
+    argocd_crd(cluster)
     kubeconfig = install_chart_rbac(cluster, tmp, RELEASE, SYSTEM)
     proc = OperatorProcess(kubeconfig=kubeconfig, log_dir=tmp).start()
     try:
