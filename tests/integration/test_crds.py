@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import yaml
 
-from kit import REPO, wait_for
+from kit import REPO, onduty_cli, wait_for
 
 
 def test_runbook_with_an_unknown_action_is_rejected_naming_the_field(cluster, namespace):
@@ -92,3 +92,18 @@ def test_every_sample_object_is_accepted_by_the_api_server(cluster, namespace):
         cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(path))
         applied.append(path.name)
     assert {"runbook.yaml", "runbook-error-rate.yaml", "incident.yaml"} <= set(applied)
+
+
+def test_every_invalid_sample_is_refused_as_its_comment_says_and_by_onduty_lint(cluster, namespace):
+    """The invalid samples quote the API server's answer; it still gives it, and onduty lint refuses them too."""
+    invalid = sorted((REPO / "manifests/samples").glob("invalid-*.yaml"))
+    assert len(invalid) >= 3
+    for path in invalid:
+        comment = [line.removeprefix("#").strip() for line in path.read_text().splitlines() if line.startswith("#")]
+        quoted = comment[next(i for i, line in enumerate(comment) if line.startswith("$ kubectl apply")) + 1 :]
+        result = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(path), check=False)
+        linted = onduty_cli("lint", str(path))
+
+        assert result.returncode != 0, path.name
+        assert quoted and all(line in result.stderr for line in quoted), (path.name, result.stderr)
+        assert linted.returncode == 1, (path.name, linted.stdout)

@@ -8,18 +8,22 @@ dry run is a final outcome: nothing changed, so the incident escalates to a huma
 from __future__ import annotations
 
 import copy
+import re
+import shlex
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from onduty import cli
+from onduty.adapters.kube import NotFound
 from onduty.domain import incidents
 from onduty.domain.guardrails import Verdict
 from onduty.domain.runbooks import RunbookSpec, parse_runbook
 from onduty.domain.workloads import Workload
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)  # Saturday noon
-UID = "uid-1"
+UID = "3f0c9a52-7d1e-4b8a-9c6f-2e5d4a1b0c97"  # as the API server makes them
 WEB = Workload("Deployment", "web", "shop")
 SPEC: RunbookSpec = parse_runbook(
     {
@@ -84,9 +88,46 @@ def test_requesting_approval_parks_the_action_with_an_expiry_and_says_how_to_app
     assert stored["verdicts"] == [v.to_dict() for v in VERDICTS]
     assert "finishedAt" not in stored
     assert [(e.reason, e.type) for e in entries] == [("ApprovalRequired", "Warning")]
-    assert "onduty approve uid-1.restart-web" in entries[0].message
-    assert "onduty.dev/approve=restart-web" in entries[0].message
+    assert f"`onduty approve -n shop {UID}.restart-web`" in entries[0].message
+    assert f"`onduty reject -n shop {UID}.restart-web`" in entries[0].message
     assert status["lastAction"] == "rolloutRestart AwaitingApproval"
+
+
+class _Incidents:
+    """The incidents of a namespace, as ``Cluster.get`` and ``Cluster.list`` give them."""
+
+    def __init__(self, *items: dict[str, Any]) -> None:
+        self.items = items
+
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        found = [i for i in self.items if i["metadata"]["name"] == name]
+        if not found:
+            raise NotFound(f"incidents {name!r} not found", status=404)
+        return found[0]
+
+    def list(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        return list(self.items)
+
+
+@pytest.mark.parametrize("verb", ["approve", "reject"])
+def test_the_commands_the_approval_request_prints_name_this_incident_and_step(verb: str) -> None:
+    """Each is a command line ``onduty`` takes as it is, naming the action asked about.
+
+    tests/integration/test_printed_commands.py runs them against a real API server.
+    """
+    status, action = _incident()
+    [entry] = incidents.request_approval(
+        status, action, VERDICTS, now=at(1), ttl=timedelta(minutes=30), policies="prod-guardrails"
+    )
+    [command] = [c for c in re.findall(r"`([^`]*)`", entry.message) if c.startswith(f"onduty {verb} ")]
+    waiting = {"metadata": {"name": "kubepodcrashlooping-1f2e3d4c-x7k9p", "uid": UID}, "status": status}
+    other = {"metadata": {"name": "other", "uid": "0b6a3c1d-2e4f-4a5b-8c7d-9e0f1a2b3c4d"}, "status": {}}
+
+    args = cli.build_parser().parse_args(shlex.split(command)[1:])
+    found, step = cli._find_incident(_Incidents(other, waiting), args.incident_namespace, args.incident)
+
+    assert (args.command, args.incident_namespace) == (verb, "shop")
+    assert (found, step) == (waiting, "restart-web")
 
 
 def test_an_action_awaiting_approval_is_not_finished_so_the_step_stays_next() -> None:
@@ -269,7 +310,7 @@ def test_after_only_dry_runs_the_incident_escalates_with_dry_run_only() -> None:
 def test_a_succeeded_step_beside_a_dry_run_mitigates_instead_of_escalating() -> None:
     status, action = _incident()
     _dry_run(status, action)
-    incidents.put_action(status, {"id": "uid-1.other", "action": "scale", "state": "Succeeded", "createdAt": "z"})
+    incidents.put_action(status, {"id": f"{UID}.other", "action": "scale", "state": "Succeeded", "createdAt": "z"})
 
     entries = incidents.conclude(status, now=at(3))
 

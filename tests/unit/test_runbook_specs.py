@@ -1,14 +1,26 @@
-"""Runbook specs: what parses, the defaults, and errors that name the field."""
+"""Runbook specs: what parses, the defaults, and errors that name the field.
+
+The model refuses what the CRD refuses (its CEL rules too), reads values as
+the API server does (null is absent, JSON types are not converted), and has
+the CRD's patterns; tests/integration/test_model_matches_crd.py checks the
+same against a real API server, case by case.
+"""
 
 from __future__ import annotations
 
 import copy
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from onduty.domain.runbooks import LabelSelector, RunbookError, parse_runbook
+from onduty.domain import durations
+from onduty.domain.runbooks import ACTIONS, LabelSelector, RunbookError, parse_runbook
+from onduty.domain.specs import CRON_PATTERN, DNS_LABEL, DNS_SUBDOMAIN, TIMESTAMP_PATTERN
+
+CRDS = Path(__file__).resolve().parents[2] / "crds"
 
 FULL: dict[str, Any] = {
     "description": "Restart a crash-looping web tier.",
@@ -209,23 +221,197 @@ def test_a_selector_is_more_specific_with_every_requirement() -> None:
     assert _selector({"team": "shop"}, ("env", "Exists", [])).specificity == 2
 
 
+def _schema(crd: str) -> dict[str, Any]:
+    doc = yaml.safe_load((CRDS / crd).read_text())
+    return doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+
+
+def _patterns(node: Any, path: str = "spec") -> dict[str, str]:
+    """Every pattern of a schema, by the path of its field."""
+    if isinstance(node, list):
+        return {}
+    found = {path: node["pattern"]} if "pattern" in node else {}
+    for key, child in (node.get("properties") or {}).items():
+        found |= _patterns(child, f"{path}.{key}")
+    if isinstance(node.get("items"), dict):
+        found |= _patterns(node["items"], f"{path}[]")
+    return found
+
+
 def test_the_crds_offer_exactly_the_actions_the_operator_can_run() -> None:
     """One list of actions: a CRD enum that drifts from the code would accept runbooks the operator rejects."""
-    from pathlib import Path
-
-    import yaml
-
-    from onduty.domain.runbooks import ACTIONS
-
-    crds = Path(__file__).resolve().parents[2] / "crds"
-    runbook = yaml.safe_load((crds / "onduty.dev_runbooks.yaml").read_text())
-    step = runbook["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "remediation"
-    ]
-    enum = step["properties"]["steps"]["items"]["properties"]["action"]["enum"]
-    policy = yaml.safe_load((crds / "onduty.dev_remediationpolicies.yaml").read_text())
-    allowed = policy["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "allowedActions"
-    ]
+    runbook = _schema("onduty.dev_runbooks.yaml")
+    enum = runbook["properties"]["remediation"]["properties"]["steps"]["items"]["properties"]["action"]["enum"]
+    allowed = _schema("onduty.dev_remediationpolicies.yaml")["properties"]["allowedActions"]
     assert sorted(enum) == sorted(ACTIONS)
     assert sorted(allowed["items"]["enum"]) == sorted(ACTIONS)
+
+
+def test_every_pattern_of_the_crds_is_one_the_model_checks() -> None:
+    """The CRDs and the model share their patterns; a new one in a CRD needs its twin here first."""
+    known = {durations.PATTERN, DNS_LABEL, DNS_SUBDOMAIN, CRON_PATTERN, TIMESTAMP_PATTERN, "^/"}
+    patterns = _patterns(_schema("onduty.dev_runbooks.yaml")) | _patterns(
+        _schema("onduty.dev_remediationpolicies.yaml")
+    )
+
+    assert {path: p for path, p in patterns.items() if p not in known} == {}
+    assert patterns["spec.maintenanceWindows[].cron"] == CRON_PATTERN
+    assert patterns["spec.changeFreezes[].start"] == TIMESTAMP_PATTERN
+
+
+MINIMAL: dict[str, Any] = {"match": {"alertnames": ["X"]}}
+
+
+def _steps(*steps: dict[str, Any]) -> dict[str, Any]:
+    return {**MINIMAL, "remediation": {"steps": list(steps)}}
+
+
+def _diagnostics(*items: dict[str, Any]) -> dict[str, Any]:
+    return {**MINIMAL, "diagnostics": list(items)}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        # The CRD's CEL rules on a step, with the CRD's messages.
+        pytest.param(
+            _steps({"name": "s", "action": "scale"}), "exactly one of replicas and factor", id="scale-neither"
+        ),
+        pytest.param(
+            _steps({"name": "s", "action": "scale", "replicas": 2, "factor": 2}),
+            "exactly one of replicas and factor",
+            id="scale-both",
+        ),
+        pytest.param(_steps({"name": "s", "action": "runJob"}), "a runJob step needs job.template", id="runJob-no-job"),
+        pytest.param(
+            _steps({"name": "s", "action": "argoRollback"}), "names its application", id="argoRollback-no-application"
+        ),
+        pytest.param(
+            _steps({"name": "s", "action": "scale", "replicas": 2, "minReplicas": 3, "maxReplicas": 2}),
+            "minReplicas must not exceed maxReplicas",
+            id="min-above-max",
+        ),
+        pytest.param(
+            {"match": {"alertnames": ["X"], "labels": {"matchExpressions": [{"key": "k", "operator": "In"}]}}},
+            "values must be non-empty for In and NotIn",
+            id="In-without-values",
+        ),
+        pytest.param(
+            {
+                "match": {
+                    "alertnames": ["X"],
+                    "labels": {"matchExpressions": [{"key": "k", "operator": "Exists", "values": ["v"]}]},
+                }
+            },
+            "empty for Exists and DoesNotExist",
+            id="Exists-with-values",
+        ),
+        pytest.param(
+            _diagnostics(
+                {"name": "q", "type": "promql", "expr": "up", "target": {"kind": "Deployment", "name": "web"}}
+            ),
+            "target applies only to podLogs",
+            id="target-on-promql",
+        ),
+        pytest.param(
+            _diagnostics({"name": "e", "type": "events", "step": "30s"}),
+            "range and step apply only to a promql diagnostic",
+            id="step-on-events",
+        ),
+        # Schema constraints the model lacked.
+        pytest.param({**MINIMAL, "priority": 1001}, "spec.priority", id="priority-above-1000"),
+        pytest.param({**MINIMAL, "description": "d" * 4097}, "spec.description", id="description-too-long"),
+        pytest.param({"match": {"alertnames": ["X", "X"]}}, "duplicate value 'X'", id="alertname-twice"),
+        pytest.param({"match": {"alertnames": [""]}}, "spec.match.alertnames[0]", id="empty-alertname"),
+        pytest.param(
+            {"match": {"alertnames": ["X"], "severities": ["critical", "critical"]}}, "duplicate", id="severity-twice"
+        ),
+        pytest.param(
+            _steps({"name": "s", "action": "helmRollback", "release": "Web"}), "steps[0].release", id="release-pattern"
+        ),
+        pytest.param(
+            _steps({"name": "s", "action": "rolloutRestart", "target": {"kind": "Deployment", "name": "Web"}}),
+            "steps[0].target.name",
+            id="target-name-pattern",
+        ),
+        pytest.param(
+            _diagnostics({"name": "h", "type": "httpCheck", "service": "Web"}),
+            "httpCheck.service",
+            id="service-pattern",
+        ),
+        pytest.param(
+            _diagnostics({"name": "q", "type": "promql", "expr": "up", "tailLines": 501}),
+            "tailLines (a podLogs field)",
+            id="another-types-field-is-still-checked",
+        ),
+        pytest.param(
+            _diagnostics({"name": "q", "type": "promql", "expr": "up", "query": "up"}),
+            "unknown field 'query'",
+            id="unknown-diagnostic-field",
+        ),
+        # Values keep their JSON type.
+        pytest.param({**MINIMAL, "priority": "5"}, "must be of type integer", id="number-as-a-string"),
+        pytest.param(
+            _steps({"name": "s", "action": "rolloutRestart", "revertOnFailure": 1}),
+            "must be of type boolean",
+            id="number-as-a-boolean",
+        ),
+        pytest.param(
+            _steps({"name": "s", "action": "rolloutRestart", "condition": {"expr": "up", "op": ">", "threshold": "1"}}),
+            "condition.threshold: Value error, must be of type integer or number",
+            id="threshold-as-a-string",
+        ),
+        pytest.param(
+            _steps({"name": "s", "action": "scale", "replicas": float("inf")}), "finite", id="infinite-replicas"
+        ),
+        pytest.param(_steps({"name": "s", "action": "scale", "replicas": 2**63}), "64-bit", id="replicas-past-int64"),
+        pytest.param(
+            _diagnostics({"name": "h", "type": "httpCheck", "service": "web", "port": True}),
+            "must be of type integer or string",
+            id="port-as-a-boolean",
+        ),
+        # The CRD's spelling, not Python's.
+        pytest.param({**MINIMAL, "on_failure": "Escalate"}, "the CRD calls it onFailure", id="python-name"),
+        pytest.param(
+            _diagnostics({"name": "q", "type": "promql", "expr": "up", "window": "5m"}),
+            "diagnostics[0].window: unknown field (the CRD calls it range)",
+            id="python-name-of-range",
+        ),
+        # Durations the API server can hold (these raised OverflowError before).
+        pytest.param(
+            _steps({"name": "s", "action": "rolloutRestart", "cooldown": "99999999999h"}),
+            "longer than 2562047h",
+            id="cooldown-past-go",
+        ),
+        pytest.param(
+            _diagnostics({"name": "q", "type": "promql", "expr": "up", "range": "99999999999h"}),
+            "longer than 2562047h",
+            id="range-past-go",
+        ),
+    ],
+)
+def test_a_spec_the_crd_refuses_is_refused_naming_the_rule(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(RunbookError) as caught:
+        parse_runbook(spec)
+
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param({**MINIMAL, "description": None, "priority": None}, id="nulls-are-absent"),
+        pytest.param(_steps({"name": "s", "action": "rolloutRestart", "bogus": None}), id="a-null-unknown-field"),
+        pytest.param(_steps({"name": "s", "action": "scale", "replicas": 2.0}), id="a-whole-float-is-an-integer"),
+        pytest.param(_steps({"name": "s", "action": "scale", "factor": 2}), id="an-integer-is-a-number"),
+        pytest.param(
+            _steps({"name": "s", "action": "rolloutRestart", "cooldown": "2562047h"}), id="the-longest-cooldown"
+        ),
+        pytest.param(
+            _diagnostics({"name": "l", "type": "podLogs", "expr": "up", "service": "web"}),
+            id="another-types-fields-ignored",
+        ),
+    ],
+)
+def test_a_spec_the_crd_accepts_is_accepted(spec: dict[str, Any]) -> None:
+    parse_runbook(spec)

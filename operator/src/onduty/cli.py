@@ -12,19 +12,25 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
-from onduty.adapters.kube import Cluster, KubeError, load_client
+from onduty.adapters.kube import Cluster, KubeError, NotFound, load_client
 from onduty.app import ServeOptions, serve
 from onduty.bridge.app import DEFAULT_MAX_ALERTS, DEFAULT_MAX_BODY, BridgeConfig
 from onduty.domain import trust
 from onduty.domain.grouping import DEFAULT_KEYS, GroupingConfig
+from onduty.domain.policies import parse_policy
 from onduty.domain.redaction import redact_url
-from onduty.domain.runbooks import RunbookError, parse_runbook
+from onduty.domain.retention import parse_retention
+from onduty.domain.runbooks import parse_runbook
+from onduty.domain.specs import DNS_SUBDOMAIN
 from onduty.handlers.runtime import DEFAULT_GLOBAL_NAMESPACE, DEFAULT_POLL_SECONDS, OperatorConfig
 
 log = logging.getLogger("onduty.cli")  # not __name__: that is "__main__" under ``python -m``
@@ -95,6 +101,14 @@ def _namespace(value: str, option: str) -> str:
         return trust.namespace(value, field=option)
     except trust.Untrusted as error:
         raise StartupError(str(error)) from error
+
+
+def _retention(value: str, option: str) -> timedelta | None:
+    """A retention such as ``72h``; None for ``0s`` (keep for ever)."""
+    try:
+        return parse_retention(value)
+    except ValueError as error:
+        raise StartupError(f"{option}: {error}; 0s keeps objects for ever") from error
 
 
 def _positive(value: int, option: str) -> int:
@@ -176,6 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="Alertmanager API for silences: automation holds while one matches the incident",
     )
     run.add_argument(
+        "--alert-retention",
+        default=_env("ALERT_RETENTION", "72h"),
+        help="delete an Alert this long after it resolved, once its incident has resolved too; 0s: keep for ever"
+        " (default: %(default)s: raw input, its incident keeps the summary; covers a weekend)",
+    )
+    run.add_argument(
+        "--incident-retention",
+        default=_env("INCIDENT_RETENTION", "720h"),
+        help="delete an Incident (and its Alerts) this long after it resolved; 0s: keep for ever"
+        " (default: %(default)s, 30 days: the post-mortem review and a monthly MTTA/MTTR review)",
+    )
+    run.add_argument(
         "--peering",
         action="store_true",
         help="use Kopf peering (several replicas; needs the peering CRDs) instead of standalone",
@@ -190,13 +216,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     for verb, what in (("approve", "let a waiting action run"), ("reject", "refuse a waiting action")):
         decide = sub.add_parser(verb, help=f"{what}; records who you are (as the API server authenticates you)")
-        decide.add_argument("incident")
+        decide.add_argument(
+            "incident",
+            help="the incident's name, or the waiting action's id (<incident uid>.<step>, as its ApprovalRequired Event says)",
+        )
         decide.add_argument("-n", "--namespace", dest="incident_namespace", default="default")
-        decide.add_argument("--step", help="the step (default: the one action waiting for approval)")
+        decide.add_argument("--step", help="the step (default: the one the action id names, or the one action waiting)")
         decide.add_argument("--kubeconfig", default=_env("KUBECONFIG", os.environ.get("KUBECONFIG")))
         decide.add_argument("--context", default=_env("CONTEXT"))
 
-    lint = sub.add_parser("lint", help="check Runbook manifests offline")
+    lint = sub.add_parser(
+        "lint", help="check Runbook and RemediationPolicy manifests offline, as the API server and onduty read them"
+    )
     lint.add_argument("files", nargs="+", type=Path)
     return parser
 
@@ -234,6 +265,8 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
             prometheus_url=_service_url(args.prometheus_url, "--prometheus-url"),
             alertmanager_url=_service_url(args.alertmanager_url, "--alertmanager-url"),
             watch_namespaces=watched,
+            alert_retention=_retention(args.alert_retention, "--alert-retention"),
+            incident_retention=_retention(args.incident_retention, "--incident-retention"),
         )
         config = options.operator_config
         for what, url in (("Prometheus", config.prometheus_url), ("Alertmanager", config.alertmanager_url)):
@@ -249,58 +282,104 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
     return 0
 
 
+class _ManifestLoader(yaml.SafeLoader):
+    """YAML as kubectl reads it: a timestamp stays the string it is (the API server checks date-times itself)."""
+
+
+_ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+# What ``onduty lint`` checks, by kind: the same models the operator reads them with, which say what the CRDs say.
+_LINTED = {"Runbook": parse_runbook, "RemediationPolicy": parse_policy}
+
+
 def _lint(files: list[Path]) -> int:
+    """Check every Runbook and RemediationPolicy in ``files``; 1 if any is one the API server or onduty would refuse."""
     failures = 0
     for path in files:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not isinstance(doc, dict) or doc.get("kind") != "Runbook":
+        try:
+            docs = list(yaml.load_all(path.read_text(), Loader=_ManifestLoader))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            failures += 1
+            print(f"{path}: {error}", file=sys.stderr)
+            continue
+        for doc in docs:
+            if not isinstance(doc, dict) or doc.get("kind") not in _LINTED:
                 continue
-            name = (doc.get("metadata") or {}).get("name", "?")
+            kind, name = doc["kind"], (doc.get("metadata") or {}).get("name")
             try:
-                parse_runbook(doc.get("spec") or {})
-            except RunbookError as error:
+                if not isinstance(name, str) or len(name) > 253 or not re.fullmatch(DNS_SUBDOMAIN, name):
+                    raise ValueError(f"metadata.name: {name!r} is not a lower-case RFC 1123 subdomain")
+                _LINTED[kind](doc.get("spec") or {})
+            except ValueError as error:  # RunbookError, PolicyError
                 failures += 1
-                print(f"{path}: Runbook {name}: {error}", file=sys.stderr)
+                print(f"{path}: {kind} {name}: {error}", file=sys.stderr)
             else:
-                print(f"{path}: Runbook {name}: ok")
+                print(f"{path}: {kind} {name}: ok")
     return 1 if failures else 0
+
+
+# The id of an incident's action, as its ApprovalRequired Event names it: <incident uid>.<step>.
+_ACTION_ID = re.compile(r"(?P<uid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.(?P<step>[a-z0-9-]+)")
+
+
+def _find_incident(cluster: Cluster, namespace: str, given: str) -> tuple[dict[str, Any], str | None]:
+    """The incident ``given`` names (its name, or an action id), and the step an action id names."""
+    try:
+        return cluster.get("incidents", namespace, given), None
+    except NotFound:
+        action = _ACTION_ID.fullmatch(given)
+        if action is None:
+            raise
+    for incident in cluster.list("incidents", namespace):
+        if incident["metadata"].get("uid") == action["uid"]:
+            return incident, action["step"]
+    raise NotFound(f"no incident in namespace {namespace} has uid {action['uid']} (action {given})", status=404)
 
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     cluster = Cluster(load_client(args.kubeconfig, args.context))
     try:
-        incident = cluster.get("incidents", args.incident_namespace, args.incident)
+        incident, named_step = _find_incident(cluster, args.incident_namespace, args.incident)
     except KubeError as error:
         print(f"onduty: {error}", file=sys.stderr)
         return 1
-    waiting = [a for a in (incident.get("status") or {}).get("actions") or [] if a.get("state") == "AwaitingApproval"]
-    step = args.step
-    if step is None:
-        if len(waiting) != 1:
-            names = ", ".join(a.get("step", "?") for a in waiting) or "none"
-            print(
-                f"onduty: incident {args.incident} has {len(waiting)} action(s) waiting ({names}); name one with --step",
-                file=sys.stderr,
-            )
-            return 1
-        step = waiting[0]["step"]
-    # The API server says who we are; the annotation records it with the decision.
-    review = cluster.request(
-        "POST",
-        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-    )
-    user = ((review.get("status") or {}).get("userInfo") or {}).get("username") or "unknown"
+    name = incident["metadata"]["name"]
+    where = f"incident {args.incident_namespace}/{name}"
+    waiting = [
+        a["step"] for a in (incident.get("status") or {}).get("actions") or [] if a.get("state") == "AwaitingApproval"
+    ]
+    step = args.step or named_step
+    if step is None and len(waiting) == 1:
+        step = waiting[0]
+    if step is None or step not in waiting:
+        which = "name one with --step" if step is None else f"step {step} is not one of them"
+        print(
+            f"onduty: {where} has {len(waiting)} action(s) waiting ({', '.join(waiting) or 'none'}); {which}",
+            file=sys.stderr,
+        )
+        return 1
     key = "onduty.dev/approve" if approve else "onduty.dev/reject"
-    cluster.merge_patch(
-        "incidents",
-        args.incident_namespace,
-        args.incident,
-        {"metadata": {"annotations": {key: step, "onduty.dev/approved-by": user}}},
-    )
-    print(
-        f"{'approved' if approve else 'rejected'} step {step} of incident {args.incident_namespace}/{args.incident} as {user}"
-    )
+    try:
+        # The API server says who we are; the annotation records it with the decision (and the
+        # onduty-approval admission policy checks that it is the requesting user).
+        review = cluster.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        )
+        user = ((review.get("status") or {}).get("userInfo") or {}).get("username") or "unknown"
+        cluster.merge_patch(
+            "incidents",
+            args.incident_namespace,
+            name,
+            {"metadata": {"annotations": {key: step, "onduty.dev/approved-by": user}}},
+        )
+    except KubeError as error:
+        print(f"onduty: {where}: {error}", file=sys.stderr)
+        return 1
+    print(f"{'approved' if approve else 'rejected'} step {step} of {where} as {user}")
     return 0
 
 

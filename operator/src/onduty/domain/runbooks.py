@@ -1,8 +1,16 @@
 """Runbooks: what they match, and the remediation steps they ask for.
 
-The CRD schema rejects most bad runbooks at admission; this model parses what
-the API server accepted into typed values (and reports, in the runbook's
-status, anything the schema cannot express).
+The model says everything the CRD schema says — the same enums, patterns,
+bounds, required fields and CEL rules — so ``onduty lint`` (and any other
+reader of a spec that did not come through the API server) accepts exactly
+what the API server accepts. ``tests/integration/test_model_matches_crd.py``
+holds the two to that: it derives a bad spec from every constraint of the
+CRD, and feeds those, a table of bad specs (one per CEL rule) and every sample
+to both, demanding the same answer.
+
+The API server's reading that is no field constraint (nulls, JSON types,
+field spelling, Go durations) lives in :mod:`onduty.domain.specs`, shared
+with the other spec models (policies, diagnostics).
 """
 
 from __future__ import annotations
@@ -10,15 +18,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from onduty.domain.alerts import describe_validation_error
 from onduty.domain.diagnostics import DiagnosticSteps
 from onduty.domain.durations import parse_duration
 from onduty.domain.promql import Comparison
 from onduty.domain.severity import Severity
+from onduty.domain.specs import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    distinct,
+    go_duration,
+    json_type_error,
+    python_name_in,
+    without_nulls,
+)
 
 Action = Literal[
     "rolloutRestart", "scale", "rolloutUndo", "deletePod", "cordonNode", "runJob", "argoRollback", "helmRollback"
@@ -39,16 +65,39 @@ DEFAULT_METRIC_WITHIN = "2m"
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nulls(cls, data: Any) -> Any:
+        return without_nulls(data)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_type(cls, value: Any, info: ValidationInfo) -> Any:
+        problem = json_type_error(value, cls.model_fields[info.field_name or ""].annotation)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+Duration = Annotated[str, AfterValidator(go_duration)]
+Distinct = AfterValidator(distinct)
+
 
 class LabelRequirement(_Model):
-    key: str
+    key: str = Field(min_length=1)
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
     values: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _values_fit_the_operator(self) -> LabelRequirement:
+        if (self.operator in ("In", "NotIn")) != bool(self.values):
+            raise ValueError("values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist")
+        return self
 
 
 class LabelSelector(_Model):
     match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
-    match_expressions: tuple[LabelRequirement, ...] = Field(default=(), alias="matchExpressions")
+    match_expressions: tuple[LabelRequirement, ...] = Field(default=(), alias="matchExpressions", max_length=20)
 
     def matches(self, labels: dict[str, str]) -> bool:
         if any(labels.get(k) != v for k, v in self.match_labels.items()):
@@ -71,37 +120,31 @@ class LabelSelector(_Model):
 
 
 class Match(_Model):
-    alertnames: tuple[str, ...] = Field(min_length=1)
-    severities: tuple[Severity, ...] = ()
+    alertnames: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=253)], ...], Distinct] = Field(
+        min_length=1, max_length=50
+    )
+    severities: Annotated[tuple[Severity, ...], Distinct] = ()
     labels: LabelSelector = Field(default_factory=LabelSelector)
 
 
 class TargetRef(_Model):
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"]
-    name: str
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN)
 
 
-class MetricCheck(Comparison):
+class Condition(Comparison, _Model):
+    """A PromQL comparison in a spec: ``expr op threshold``, read as the API server reads it."""
+
+
+class MetricCheck(Condition):
     """Verification on metrics: ``expr op threshold`` must hold for every series within ``within``."""
 
-    within: str = DEFAULT_METRIC_WITHIN
-
-    @field_validator("within")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    within: Duration = DEFAULT_METRIC_WITHIN
 
 
 class Verify(_Model):
-    rollout_healthy_within: str = Field(default=DEFAULT_HEALTHY_WITHIN, alias="rolloutHealthyWithin")
+    rollout_healthy_within: Duration = Field(default=DEFAULT_HEALTHY_WITHIN, alias="rolloutHealthyWithin")
     promql: MetricCheck | None = None
-
-    @field_validator("rollout_healthy_within")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @property
     def deadline(self) -> timedelta:
@@ -116,30 +159,39 @@ class JobSpec(_Model):
 
 
 class Step(_Model):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)
+    name: str = Field(pattern=DNS_LABEL, max_length=40)
     action: Action
     target: TargetRef | None = None
-    condition: Comparison | None = None
+    condition: Condition | None = None
     replicas: int | None = Field(default=None, ge=0)
     factor: float | None = Field(default=None, gt=0)
     min_replicas: int | None = Field(default=None, alias="minReplicas", ge=0)
     max_replicas: int | None = Field(default=None, alias="maxReplicas", ge=1)
     to_revision: int | None = Field(default=None, alias="toRevision", ge=1)
-    release: str | None = None
-    application: str | None = None
-    application_namespace: str | None = Field(default=None, alias="applicationNamespace")
+    release: str | None = Field(default=None, max_length=53, pattern=DNS_SUBDOMAIN)
+    application: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN)
+    application_namespace: str | None = Field(
+        default=None, alias="applicationNamespace", max_length=63, pattern=DNS_LABEL
+    )
     to_history_id: int | None = Field(default=None, alias="toHistoryId", ge=0)
-    node: str | None = None
+    node: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN)
     job: JobSpec | None = None
     revert_on_failure: bool = Field(default=False, alias="revertOnFailure")
-    cooldown: str = DEFAULT_COOLDOWN
+    cooldown: Duration = DEFAULT_COOLDOWN
     verify: Verify = Field(default_factory=Verify)
 
-    @field_validator("cooldown")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    @model_validator(mode="after")
+    def _what_the_action_needs(self) -> Step:
+        # The CRD's CEL rules on a step, with their messages.
+        if self.action == "scale" and (self.replicas is None) == (self.factor is None):
+            raise ValueError("a scale step gives exactly one of replicas and factor")
+        if self.action == "runJob" and self.job is None:
+            raise ValueError("a runJob step needs job.template")
+        if self.action == "argoRollback" and self.application is None:
+            raise ValueError("an argoRollback step names its application")
+        if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        return self
 
     @property
     def cooldown_period(self) -> timedelta:
@@ -160,12 +212,20 @@ class Remediation(_Model):
 
 
 class RunbookSpec(_Model):
-    description: str = ""
-    priority: int = 0
+    description: str = Field(default="", max_length=4096)
+    priority: int = Field(default=0, ge=-1000, le=1000)
     match: Match
     diagnostics: DiagnosticSteps = ()
     remediation: Remediation | None = None
     on_failure: Literal["Escalate"] = Field(default="Escalate", alias="onFailure")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spelt_as_the_crd(cls, data: Any) -> Any:
+        problem = python_name_in(cls, data)
+        if problem:
+            raise ValueError(problem)
+        return data
 
 
 class RunbookError(ValueError):

@@ -1,0 +1,239 @@
+"""Specs as the API server reads them, for the spec models that read them without it.
+
+``onduty lint`` and the operator's own parsing read runbook, policy and
+diagnostic specs that did not come through the API server; each model says
+what its CRD schema says, and this module holds what every one of them
+shares, so the models import it rather than each other. Some of the API
+server's reading is no field constraint:
+
+* a null field is the same as an absent one (``nullable`` is false
+  everywhere, so the API server prunes it): :func:`without_nulls`;
+* values keep their JSON type: ``"5"`` is not an integer, ``1`` is not
+  ``true`` — pydantic's lax mode would convert them, the API server does not:
+  :func:`json_type_error`;
+* a field is spelt as the CRD spells it (``dryRun``): the models also take
+  their Python names (``dry_run``), which in a spec are unknown fields:
+  :func:`python_name_in`;
+* a duration is one Go can hold, as the CRDs' CEL rules read them:
+  :func:`go_duration`.
+
+And the patterns the CRDs give for object names, cron expressions and
+timestamps, so the models and the CRDs check one expression.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import types
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from onduty.domain.durations import PATTERN as DURATION_PATTERN
+
+# Kubernetes object names: RFC 1123 labels (namespaces, Services) and subdomains (most objects).
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# The longest duration a spec may give. The API server's CEL holds durations as
+# Go's time.Duration, which ends at 2562047h47m16s (292 years); the CRDs bound
+# every duration by this, and Python's timedelta could not hold much more.
+MAX_DURATION = "2562047h"
+_NANOS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_MAX_DURATION_NANOS = 2562047 * _NANOS["h"]
+_INT64 = range(-(2**63), 2**63)  # a JSON integer the API server takes
+_T = TypeVar("_T")
+# A policy window's five-field cron, as one expression both the model and the CRD
+# (its pattern) read the same way: per field '*', a number or a range within
+# the field's bounds (numbers of at most two digits), each with an optional
+# /step of 1-99, in a comma-separated list; fields separated by spaces. That a
+# range does not run backwards (5-2) is checked apart, in both.
+_CRON_NUMBERS = ("[0-5]?[0-9]", "[01]?[0-9]|2[0-3]", "0?[1-9]|[12][0-9]|3[01]", "0?[1-9]|1[0-2]", "0?[0-7]")
+_CRON_ITEMS = [f"([*]|({n})(-({n}))?)(/(0?[1-9]|[1-9][0-9]))?" for n in _CRON_NUMBERS]
+CRON_PATTERN = "^ *" + " +".join(f"{item}(,{item})*" for item in _CRON_ITEMS) + " *$"
+# A policy window's start and end: RFC 3339 with an offset, years 1970-2999. The
+# API server's date-time format and Python's parser each accept forms the
+# other does not (lower-case 't', '+0100', offsets past 23:59, year 0); this
+# is what both accept, and the CRD gives it as the pattern.
+TIMESTAMP_PATTERN = (
+    r"^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+
+
+def go_duration(value: Any) -> Any:
+    """``value`` if it is a duration the CRD accepts (``30s``, ``1h30m``, at most :data:`MAX_DURATION`).
+
+    Anything but a string is left to the type check.
+    """
+    if not isinstance(value, str):
+        return value
+    if not re.fullmatch(DURATION_PATTERN, value):
+        raise ValueError(f"{value!r} is not a duration such as 30s, 10m or 1h30m")
+    # In nanoseconds, truncated, as Go's time.ParseDuration counts: no float rounding at the bound.
+    nanos = sum(
+        int(whole) * _NANOS[unit] + (int(fraction or 0) * _NANOS[unit]) // 10 ** len(fraction)
+        for whole, fraction, unit in re.findall(r"([0-9]+)(?:\.([0-9]+))?(ms|s|m|h)", value)
+    )
+    if nanos > _MAX_DURATION_NANOS:
+        raise ValueError(f"{value!r} is longer than {MAX_DURATION}, the longest duration Kubernetes can hold")
+    return value
+
+
+def _json_kinds(annotation: Any) -> frozenset[str] | None:
+    """The JSON types a field of this Python type takes in the CRD schema; None for any."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _json_kinds(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        kinds: set[str] = set()
+        for arg in get_args(annotation):
+            if arg is type(None):
+                continue
+            inner = _json_kinds(arg)
+            if inner is None:
+                return None
+            kinds |= inner
+        return frozenset(kinds)
+    if origin is Literal:
+        return frozenset(k for value in get_args(annotation) if (k := _json_kind(value)) is not None)
+    if origin in (tuple, list, set, frozenset):
+        return frozenset({"array"})
+    if origin in (dict, Mapping) or annotation is dict:
+        return frozenset({"object"})
+    simple = {bool: "boolean", int: "integer", str: "string", datetime: "string"}
+    if annotation in simple:
+        return frozenset({simple[annotation]})
+    if annotation is float:
+        return frozenset({"integer", "number"})
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return frozenset({"object"})
+    return None
+
+
+def _json_kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        # A whole float is an integer to the API server too: kubectl sends 2.0 as 2.
+        return "integer" if value.is_integer() else "number"
+    if isinstance(value, (str, datetime)):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, (Mapping, BaseModel)):
+        return "object"
+    return None
+
+
+def json_type_error(value: Any, annotation: Any) -> str | None:
+    """Why the API server would refuse ``value`` for a field of type ``annotation`` by its JSON type, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"  # JSON has no NaN or infinity
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        return "must fit in a 64-bit integer"
+    wanted, kind = _json_kinds(annotation), _json_kind(value)
+    if wanted is None or kind is None or kind in wanted:
+        return None
+    return f"must be of type {' or '.join(sorted(wanted))}, not {kind}"
+
+
+def without_nulls(data: Any) -> Any:
+    """A mapping without its null values: the API server prunes them, so null and absent are one."""
+    if isinstance(data, Mapping):
+        return {key: value for key, value in data.items() if value is not None}
+    return data
+
+
+def distinct(values: Sequence[Any]) -> Sequence[Any]:
+    """``values`` if none repeats (``x-kubernetes-list-type: set``)."""
+    seen: list[Any] = []
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate value {value!r}")
+        seen.append(value)
+    return values
+
+
+def string_set(
+    values: _T,
+    *,
+    max_items: int | None = None,
+    max_length: int,
+    pattern: str | None = None,
+    min_items: int = 0,
+    unique: bool = True,
+) -> _T:
+    """``values`` if it is a set (``x-kubernetes-list-type: set``; a plain list if not ``unique``) of bounded strings.
+
+    The CRD's ``minItems``/``maxItems`` and its items' ``maxLength`` and
+    ``pattern``, for a validator; the runbook models say the same with
+    ``Field`` in their declarations.
+    """
+    if not isinstance(values, (list, tuple)):
+        return values  # the type check says what is wrong
+    if len(values) < min_items:
+        raise ValueError(f"must have at least {min_items} item(s)")
+    if max_items is not None and len(values) > max_items:
+        raise ValueError(f"must have at most {max_items} items, not {len(values)}")
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            continue
+        if len(value) > max_length:
+            raise ValueError(f"[{index}]: must be at most {max_length} characters, not {len(value)}")
+        if pattern is not None and not re.fullmatch(pattern, value):
+            raise ValueError(f"[{index}]: {value!r} does not match {pattern}")
+    if unique:
+        distinct(values)
+    return values
+
+
+def python_name_in(model: type[BaseModel], data: Any, path: str = "") -> str | None:
+    """Where ``data`` spells a field by its Python name (``dry_run``) rather than the CRD's (``dryRun``), or None.
+
+    The models also take Python names, so code can build them; in a spec
+    such a key is an unknown field, which the API server refuses.
+    """
+    if not isinstance(data, Mapping):
+        return None
+    fields = {info.alias or name: info for name, info in model.model_fields.items()}
+    for key, value in data.items():
+        info = fields.get(key)
+        if info is None:
+            alias = next((f.alias for n, f in model.model_fields.items() if n == key and f.alias), None)
+            if alias:
+                return f"{path}{key}: unknown field (the CRD calls it {alias})"
+            continue
+        found = _python_name_in_value(info.annotation, value, f"{path}{key}")
+        if found:
+            return found
+    return None
+
+
+def _python_name_in_value(annotation: Any, value: Any, path: str) -> str | None:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _python_name_in_value(args[0], value, path)
+    if origin in (Union, types.UnionType) and isinstance(value, Mapping):
+        # Optional, or the diagnostics' union, where the ``type`` says which model it is.
+        models = [
+            arg
+            for arg in args
+            if isinstance(arg, type)
+            and issubclass(arg, BaseModel)
+            and ("type" not in arg.model_fields or value.get("type") in get_args(arg.model_fields["type"].annotation))
+        ]
+        return python_name_in(models[0], value, f"{path}.") if models else None
+    if origin in (tuple, list) and args and isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _python_name_in_value(args[0], item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return python_name_in(annotation, value, f"{path}.")
+    return None

@@ -1,0 +1,780 @@
+"""The model and the CRDs agree: what the API server refuses, onduty refuses, and the other way round.
+
+The API server reads a Runbook or a RemediationPolicy with the CRD's schema and
+CEL rules; onduty (the operator, and ``onduty lint`` before anything is
+applied) with the pydantic models of onduty.domain. Where they differ, lint
+passes what ``kubectl apply`` then refuses, or the API server stores what the
+operator then reports as not Accepted. So every case below goes to all three
+— ``kubectl apply --dry-run=server``, ``parse_runbook``/``parse_policy``, and
+``onduty lint`` on a file — and all three must give the answer the case says.
+
+The cases:
+
+* every sample in manifests/samples (the ``invalid-*`` ones refused);
+* derived from the CRDs themselves, so a constraint added there is tested
+  without anyone writing a case: for every field of the full specs below, a
+  value of the wrong JSON type, outside its enum, not matching its pattern or
+  format, one past each bound (length, value, item count), a missing required
+  field, a repeated item of a set or map list, an unknown field — and the
+  value exactly at each bound, which both must accept;
+* a table for what the schema walk cannot derive: every CEL rule (a test
+  checks that each rule's message is seen), nulls, lax types, Python spellings.
+
+A few cases say ``onduty_only``: what the API server cannot check (it has no
+time zone database, and no calendar to see that 30 February never comes), so
+it stores the object and onduty refuses it; the operator reports that in the
+policy's ``Accepted`` condition and refuses actions in its scope. Each one
+says why, and they are listed here, not found by the test.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+
+from kit import REPO
+from onduty.domain.policies import parse_policy
+from onduty.domain.runbooks import parse_runbook
+
+CRDS = {"Runbook": "onduty.dev_runbooks.yaml", "RemediationPolicy": "onduty.dev_remediationpolicies.yaml"}
+PARSE: dict[str, Callable[[dict[str, Any]], object]] = {"Runbook": parse_runbook, "RemediationPolicy": parse_policy}
+
+# --- the full specs: every field of each CRD at least once -------------------------------------
+
+RUNBOOK: dict[str, Any] = {
+    "description": "Everything a runbook can say.",
+    "priority": 10,
+    "match": {
+        "alertnames": ["KubePodCrashLooping", "HighErrorRate"],
+        "severities": ["critical", "warning"],
+        "labels": {
+            "matchLabels": {"team": "shop"},
+            "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}],
+        },
+    },
+    "diagnostics": [
+        {
+            "name": "logs",
+            "type": "podLogs",
+            "timeoutSeconds": 10,
+            "target": {"kind": "Deployment", "name": "web"},
+            "tailLines": 100,
+            "previous": True,
+            "container": "app",
+            "maxPods": 3,
+        },
+        {"name": "events", "type": "events", "limit": 20},
+        {"name": "pods", "type": "podStatus"},
+        {"name": "rollouts", "type": "rolloutHistory", "limit": 5},
+        {"name": "helm", "type": "helmHistory", "release": "web"},
+        {"name": "argo", "type": "argoHistory", "application": "web", "namespace": "argocd"},
+        {"name": "config", "type": "configChanges", "withinMinutes": 120},
+        {"name": "errors", "type": "promql", "expr": "sum(rate(errors_total[5m]))", "range": "30m", "step": "30s"},
+        {"name": "health", "type": "httpCheck", "service": "web", "port": "http", "path": "/healthz"},
+    ],
+    "remediation": {
+        "steps": [
+            {
+                "name": "scale-up",
+                "action": "scale",
+                "target": {"kind": "Deployment", "name": "web"},
+                "condition": {"expr": "sum(rate(errors_total[5m]))", "op": ">", "threshold": 0.05},
+                "replicas": 3,
+                "minReplicas": 1,
+                "maxReplicas": 10,
+                "revertOnFailure": True,
+                "cooldown": "10m",
+                "verify": {
+                    "rolloutHealthyWithin": "5m",
+                    "promql": {"expr": "sum(rate(errors_total[1m]))", "op": "<", "threshold": 0.01, "within": "3m"},
+                },
+            },
+            {"name": "scale-by", "action": "scale", "factor": 1.5},
+            {"name": "undo", "action": "rolloutUndo", "toRevision": 2},
+            {"name": "helm", "action": "helmRollback", "release": "web", "toRevision": 1},
+            {
+                "name": "argo",
+                "action": "argoRollback",
+                "application": "web",
+                "applicationNamespace": "argocd",
+                "toHistoryId": 3,
+            },
+            {"name": "cordon", "action": "cordonNode", "node": "node-1"},
+            {
+                "name": "job",
+                "action": "runJob",
+                "job": {
+                    "template": {"spec": {"containers": [{"name": "fix", "image": "busybox", "command": ["true"]}]}},
+                    "backoffLimit": 1,
+                    "activeDeadlineSeconds": 60,
+                },
+            },
+        ]
+    },
+    "onFailure": "Escalate",
+}
+SELECTOR: dict[str, Any] = {
+    "matchLabels": {"tier": "prod"},
+    "matchExpressions": [{"key": "team", "operator": "In", "values": ["shop"]}],
+}
+POLICY: dict[str, Any] = {
+    "scope": {"namespaces": ["shop"], "namespaceSelector": SELECTOR, "workloadSelector": SELECTOR},
+    "allowedActions": ["rolloutRestart", "scale", "cordonNode"],
+    "requireApproval": ["scale"],
+    "approvalTTL": "30m",
+    "cooldown": "10m",
+    "rateLimit": {"maxActions": 3, "per": "1h"},
+    "concurrency": {"clusterWide": 5, "perNamespace": 2},
+    "blastRadius": {"maxScaleFactor": 2, "minAvailable": 1, "maxReplicas": 20, "maxWorkloadsPerIncident": 1},
+    "maintenanceWindows": [
+        {
+            "name": "nightly",
+            "cron": "0 2 * * *",
+            "duration": "2h",
+            "timeZone": "Europe/Berlin",
+            "reason": "low traffic",
+        },
+        {"name": "once", "start": "2026-12-20T00:00:00Z", "end": "2026-12-21T00:00:00Z"},
+    ],
+    "changeFreezes": [
+        {"name": "black-friday", "start": "2026-11-27T00:00:00Z", "end": "2026-11-30T00:00:00Z", "reason": "peak"},
+        {"name": "mondays", "cron": "0 8 * * 1", "duration": "1h", "timeZone": "America/New_York"},
+    ],
+    "allowSuspendAutomatedSync": True,
+    "dryRun": False,
+    "allowClusterScopedActions": ["cordonNode"],
+    "argoCDNamespaces": ["argocd"],
+    "allowUnconfinedPromQL": False,
+    "runJob": {"serviceAccountNames": ["default", "db-fixer"], "podSecurity": "restricted"},
+    "allowApprovalWithoutAdmissionPolicy": False,
+}
+FULL = {"Runbook": RUNBOOK, "RemediationPolicy": POLICY}
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    kind: str
+    spec: dict[str, Any]
+    accepted: bool
+    rule: str | None = None  # the message of the CEL rule the API server refuses it with
+    onduty_only: str | None = None  # why the API server accepts what onduty refuses (``accepted`` is onduty's answer)
+
+
+# --- cases derived from the CRDs --------------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+_WRONG_TYPE = {"string": 12345, "integer": "1", "number": "1.5", "boolean": "true", "array": "x", "object": "x"}
+
+
+def spec_schema(kind: str) -> dict[str, Any]:
+    crd = yaml.safe_load((REPO / "crds" / CRDS[kind]).read_text())
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+
+
+def _shown(path: Path_) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "spec"
+
+
+def _at(doc: Any, path: Path_) -> Any:
+    for part in path:
+        doc = doc[part]
+    return doc
+
+
+def _with(doc: dict[str, Any], path: Path_, change: Callable[[Any], Any]) -> dict[str, Any]:
+    """A copy of ``doc`` whose value at ``path`` is ``change(old value)``."""
+    copied = copy.deepcopy(doc)
+    if not path:
+        return change(copied)
+    parent = _at(copied, path[:-1])
+    parent[path[-1]] = change(parent[path[-1]])
+    return copied
+
+
+def _string(length: int, pattern: str | None) -> str:
+    """A string of exactly ``length`` characters that matches ``pattern``."""
+    candidates = [
+        "a" * length,
+        "0" * (length - 1) + "s",  # a duration: zero, whatever its length
+        "/" + "a" * (length - 1),  # a path
+        ("00" if (length - 8) % 2 == 0 else "0") + ",0" * ((length - 9) // 2) + " * * * *",  # a cron
+    ]
+    for candidate in candidates:
+        if len(candidate) == length and (pattern is None or re.search(pattern, candidate)):
+            return candidate
+    raise AssertionError(f"no candidate of length {length} matches {pattern}")
+
+
+def _distinct_items(schema: dict[str, Any], first: Any, count: int) -> list[Any] | None:
+    """``count`` items a list of this item schema accepts together, or None if there are not that many."""
+    if schema.get("type") == "object":
+        items = [copy.deepcopy(first) for _ in range(count)]
+        for index, item in enumerate(items):
+            if "name" in item:
+                item["name"] = f"x{index}"
+        return items
+    if "enum" in schema:
+        return None  # a set of enum values cannot have more items than the enum has values
+    return [f"a{index}" for index in range(count)]
+
+
+def derived_cases(kind: str) -> list[Case]:
+    base = FULL[kind]
+    cases: list[Case] = []
+
+    def case(path: Path_, check: str, spec: dict[str, Any], accepted: bool) -> None:
+        cases.append(Case(f"{kind}:{_shown(path)}:{check}", kind, spec, accepted))
+
+    def walk(schema: dict[str, Any], path: Path_) -> None:
+        value = _at(base, path)
+        if path:
+            wrong = True if schema.get("x-kubernetes-int-or-string") else _WRONG_TYPE[schema["type"]]
+            case(path, "type", _with(base, path, lambda _: wrong), False)
+        if "enum" in schema:
+            case(path, "enum", _with(base, path, lambda _: "NotAnEnumValue"), False)
+        if "pattern" in schema:
+            bad = next(c for c in ("Bad_Value", "bad value", "-") if not re.search(schema["pattern"], c))
+            case(path, "pattern", _with(base, path, lambda _: bad), False)
+        if schema.get("format") == "date-time":
+            case(path, "format", _with(base, path, lambda _: "2026-13-01T00:00:00Z"), False)
+        if "maxLength" in schema and "enum" not in schema:
+            limit, pattern = schema["maxLength"], schema.get("pattern")
+            case(path, "maxLength", _with(base, path, lambda _: _string(limit + 1, pattern)), False)
+            case(path, "maxLength-reached", _with(base, path, lambda _: _string(limit, pattern)), True)
+        if schema.get("minLength", 0) > 0:
+            limit = schema["minLength"]
+            case(path, "minLength", _with(base, path, lambda _: "a" * (limit - 1)), False)
+            case(path, "minLength-reached", _with(base, path, lambda _: _string(limit, schema.get("pattern"))), True)
+        if "minimum" in schema:
+            low = schema["minimum"]
+            if schema.get("exclusiveMinimum"):
+                case(path, "exclusiveMinimum", _with(base, path, lambda _: low), False)
+                case(path, "exclusiveMinimum-passed", _with(base, path, lambda _: low + 0.5), True)
+            else:
+                case(path, "minimum", _with(base, path, lambda _: low - 1), False)
+                case(path, "minimum-reached", _with(base, path, lambda _: low), True)
+        if "maximum" in schema:
+            high = schema["maximum"]
+            case(path, "maximum", _with(base, path, lambda _: high + 1), False)
+            case(path, "maximum-reached", _with(base, path, lambda _: high), True)
+        if schema.get("type") == "array":
+            walk_array(schema, path, value)
+        if schema.get("type") == "object":
+            walk_object(schema, path, [value], listed=False)
+
+    def walk_array(schema: dict[str, Any], path: Path_, value: list[Any]) -> None:
+        items = schema["items"]
+        if schema.get("minItems", 0) > 0:
+            case(path, "minItems", _with(base, path, lambda old: old[: schema["minItems"] - 1]), False)
+        if "maxItems" in schema:
+            limit = schema["maxItems"]
+            too_many, enough = _distinct_items(items, value[0], limit + 1), _distinct_items(items, value[0], limit)
+            if too_many is not None and enough is not None:
+                case(path, "maxItems", _with(base, path, lambda _: too_many), False)
+                case(path, "maxItems-reached", _with(base, path, lambda _: enough), True)
+        repeated = _with(base, path, lambda old: [*old, copy.deepcopy(old[0])])
+        if schema.get("x-kubernetes-list-type") in ("set", "map"):
+            case(path, "duplicate", repeated, False)
+        elif len(value) < schema.get("maxItems", len(value) + 1):
+            case(path, "duplicate-allowed", repeated, True)
+        if items.get("type") == "object":
+            walk_object(items, path, value, listed=True)
+        else:
+            walk(items, (*path, 0))
+
+    def walk_object(schema: dict[str, Any], path: Path_, values: list[Any], *, listed: bool) -> None:
+        """``values``: the objects of this schema, the items of the list at ``path`` or the one object there."""
+        first: Path_ = (*path, 0) if listed else path
+        for key in schema.get("required", []):
+            gone = _with(base, first, lambda obj, key=key: {k: v for k, v in obj.items() if k != key})
+            case((*first, key), "required", gone, False)
+        if not schema.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in schema:
+            case((*first, "bogus"), "unknown-field", _with(base, first, lambda obj: {**obj, "bogus": 1}), False)
+        if "additionalProperties" in schema:
+            case(first, "additionalProperties", _with(base, first, lambda _: {"key": 1}), False)
+        for key, sub in schema.get("properties", {}).items():
+            holders = [index for index, obj in enumerate(values) if key in obj]
+            if not holders:
+                missing.append(f"{kind}: {_shown((*first, key))}")
+                continue
+            walk(sub, (*path, holders[0], key) if listed else (*path, key))
+
+    missing: list[str] = []
+    walk_object(spec_schema(kind), (), [base], listed=False)
+    if missing:
+        raise AssertionError(f"the full spec lacks {', '.join(missing)}: add them, so their constraints are tested")
+    return cases
+
+
+# --- the table: CEL rules, and what a schema walk cannot derive ---------------------------------
+
+GO_DURATION = "must be at most 2562047h, the longest duration Kubernetes can hold"
+SELECTOR_VALUES = "values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist"
+
+
+def runbook(*steps: dict[str, Any], diagnostics: tuple[dict[str, Any], ...] = (), **spec: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"match": {"alertnames": ["X"]}, **spec}
+    if steps:
+        doc["remediation"] = {"steps": list(steps)}
+    if diagnostics:
+        doc["diagnostics"] = list(diagnostics)
+    return doc
+
+
+def step(action: str = "rolloutRestart", **fields: Any) -> dict[str, Any]:
+    return {"name": "fix", "action": action, **fields}
+
+
+def diagnostic(type_: str, **fields: Any) -> dict[str, Any]:
+    return {"name": "look", "type": type_, **fields}
+
+
+def policy(**spec: Any) -> dict[str, Any]:
+    return {"allowedActions": ["rolloutRestart", "scale"], **spec}
+
+
+def window(**fields: Any) -> dict[str, Any]:
+    return policy(maintenanceWindows=[fields])
+
+
+def rb(id_: str, spec: dict[str, Any], accepted: bool, rule: str | None = None) -> Case:
+    return Case(f"Runbook:table:{id_}", "Runbook", spec, accepted, rule)
+
+
+def rp(id_: str, spec: dict[str, Any], accepted: bool, rule: str | None = None, onduty_only: str | None = None) -> Case:
+    return Case(f"RemediationPolicy:table:{id_}", "RemediationPolicy", spec, accepted, rule, onduty_only)
+
+
+UNKNOWN_ZONE = "CEL has no time zone database, so the CRD bounds timeZone's length only; onduty looks the name up"
+NEVER_COMES = "the CRD's pattern and CEL see each field alone; cronsim sees that no month given has that day"
+
+
+TABLE = [
+    # The CEL rules of a step (before, the model had none of them: lint passed these).
+    rb(
+        "scale-without-replicas-or-factor",
+        runbook(step("scale")),
+        False,
+        "a scale step gives exactly one of replicas and factor",
+    ),
+    rb(
+        "scale-with-both",
+        runbook(step("scale", replicas=3, factor=2)),
+        False,
+        "a scale step gives exactly one of replicas and factor",
+    ),
+    rb("scale-with-replicas", runbook(step("scale", replicas=3)), True),
+    rb("runJob-without-job", runbook(step("runJob")), False, "a runJob step needs job.template"),
+    rb(
+        "argoRollback-without-application",
+        runbook(step("argoRollback")),
+        False,
+        "an argoRollback step names its application",
+    ),
+    rb(
+        "minReplicas-above-maxReplicas",
+        runbook(step("scale", replicas=3, minReplicas=5, maxReplicas=4)),
+        False,
+        "minReplicas must not exceed maxReplicas",
+    ),
+    rb("minReplicas-equal-to-maxReplicas", runbook(step("scale", replicas=3, minReplicas=4, maxReplicas=4)), True),
+    # A runbook's label selector.
+    rb(
+        "In-without-values",
+        runbook(match={"alertnames": ["X"], "labels": {"matchExpressions": [{"key": "team", "operator": "In"}]}}),
+        False,
+        SELECTOR_VALUES,
+    ),
+    rb(
+        "Exists-with-values",
+        runbook(
+            match={
+                "alertnames": ["X"],
+                "labels": {"matchExpressions": [{"key": "team", "operator": "Exists", "values": ["a"]}]},
+            }
+        ),
+        False,
+        SELECTOR_VALUES,
+    ),
+    # Diagnostics: what each type requires, and what applies to one type only.
+    rb(
+        "promql-without-expr",
+        runbook(diagnostics=(diagnostic("promql"),)),
+        False,
+        "expr is required for a promql diagnostic",
+    ),
+    rb(
+        "httpCheck-without-service",
+        runbook(diagnostics=(diagnostic("httpCheck"),)),
+        False,
+        "service is required for an httpCheck diagnostic",
+    ),
+    rb(
+        "argoHistory-without-application",
+        runbook(diagnostics=(diagnostic("argoHistory"),)),
+        False,
+        "application is required for an argoHistory diagnostic",
+    ),
+    rb(
+        "target-on-promql",
+        runbook(diagnostics=(diagnostic("promql", expr="up", target={"kind": "Deployment", "name": "web"}),)),
+        False,
+        "target applies only to podLogs, events, podStatus, rolloutHistory, helmHistory and configChanges",
+    ),
+    rb(
+        "range-on-events",
+        runbook(diagnostics=(diagnostic("events", range="15m"),)),
+        False,
+        "range and step apply only to a promql diagnostic",
+    ),
+    rb(
+        "range-over-a-week",
+        runbook(diagnostics=(diagnostic("promql", expr="up", range="169h"),)),
+        False,
+        "range must be between 1s and 168h (7 days)",
+    ),
+    rb(
+        "range-under-a-second",
+        runbook(diagnostics=(diagnostic("promql", expr="up", range="500ms"),)),
+        False,
+        "range must be between 1s and 168h (7 days)",
+    ),
+    rb("range-of-a-week", runbook(diagnostics=(diagnostic("promql", expr="up", range="168h"),)), True),
+    rb(
+        "range-beyond-go",
+        runbook(diagnostics=(diagnostic("promql", expr="up", range="99999999999h"),)),
+        False,
+        "range must be between 1s and 168h (7 days)",
+    ),
+    # Another type's field is ignored, but its value is checked; an unknown one is refused.
+    rb("another-types-field", runbook(diagnostics=(diagnostic("podLogs", expr="up", service="web"),)), True),
+    rb(
+        "another-types-field-out-of-bounds",
+        runbook(diagnostics=(diagnostic("promql", expr="up", tailLines=9999),)),
+        False,
+    ),
+    rb(
+        "another-types-field-of-the-wrong-type",
+        runbook(diagnostics=(diagnostic("promql", expr="up", previous="yes"),)),
+        False,
+    ),
+    rb("unknown-diagnostic-field", runbook(diagnostics=(diagnostic("promql", expr="up", query="up"),)), False),
+    # Durations: the pattern, and Go's limit (before, the model crashed on these with an OverflowError).
+    rb("cooldown-in-words", runbook(step(cooldown="5 minutes")), False),
+    rb("cooldown-beyond-go", runbook(step(cooldown="99999999999h")), False, GO_DURATION),
+    rb("cooldown-just-beyond-the-limit", runbook(step(cooldown="2562047h1s")), False, GO_DURATION),
+    rb("cooldown-at-the-limit", runbook(step(cooldown="2562047h")), True),
+    rb("healthy-within-beyond-go", runbook(step(verify={"rolloutHealthyWithin": "2562048h"})), False, GO_DURATION),
+    rb(
+        "metric-within-beyond-go",
+        runbook(step(verify={"promql": {"expr": "up", "op": ">", "threshold": 0, "within": "2562048h"}})),
+        False,
+        GO_DURATION,
+    ),
+    rb(
+        "step-beyond-go",
+        runbook(diagnostics=(diagnostic("promql", expr="up", range="1h", step="2562048h"),)),
+        False,
+        GO_DURATION,
+    ),
+    # The brief's examples, spelt out.
+    rb("step-name-with-capitals", runbook(step(name="Restart")), False),
+    rb("unknown-action", runbook(step("deleteNamespace")), False),
+    rb("release-name-too-long", runbook(step("helmRollback", release="r" * 54)), False),
+    # Null is absent: the API server prunes it.
+    rb("null-description", runbook(description=None), True),
+    rb("null-optional-field", runbook(step(replicas=None)), True),
+    rb("null-unknown-field", runbook(step(bogus=None)), True),
+    rb("null-required-field", {"match": None}, False),
+    # JSON types, not pydantic's lax conversions.
+    rb("priority-as-a-string", runbook(priority="5"), False),
+    rb("boolean-as-a-string", runbook(step(revertOnFailure="true")), False),
+    rb("boolean-as-a-number", runbook(step(revertOnFailure=1)), False),
+    rb("threshold-as-a-string", runbook(step(condition={"expr": "up", "op": ">", "threshold": "0.5"})), False),
+    rb("integer-as-a-whole-float", runbook(step("scale", replicas=2.0)), True),
+    rb("integer-beyond-64-bits", runbook(step("scale", replicas=2**64)), False),
+    rb("port-as-a-boolean", runbook(diagnostics=(diagnostic("httpCheck", service="web", port=True),)), False),
+    rb("port-as-a-number", runbook(diagnostics=(diagnostic("httpCheck", service="web", port=8080),)), True),
+    # The CRD's spelling, not the model's Python names.
+    rb("python-name", runbook(on_failure="Escalate"), False),
+    rb("python-name-in-a-step", runbook(step(revert_on_failure=True)), False),
+    rb("python-name-of-range", runbook(diagnostics=(diagnostic("promql", expr="up", window="15m"),)), False),
+    rb(
+        "python-name-of-another-types-field",
+        runbook(diagnostics=(diagnostic("promql", expr="up", tail_lines=5),)),
+        False,
+    ),
+    # A policy's CEL rules (before, the model had the first two of them only).
+    rp(
+        "approval-for-an-action-not-allowed",
+        policy(allowedActions=["rolloutRestart"], requireApproval=["scale"]),
+        False,
+        "every action in spec.requireApproval must also be in spec.allowedActions",
+    ),
+    rp(
+        "In-without-values",
+        policy(scope={"namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": []}]}}),
+        False,
+        SELECTOR_VALUES,
+    ),
+    rp(
+        "window-cron-without-duration",
+        window(cron="0 2 * * *"),
+        False,
+        "a window has either cron and duration, or start and end",
+    ),
+    rp(
+        "window-of-both-shapes",
+        window(cron="0 2 * * *", duration="1h", start="2026-12-20T00:00:00Z", end="2026-12-21T00:00:00Z"),
+        False,
+        "a window has either cron and duration, or start and end",
+    ),
+    rp(
+        "window-ends-before-it-starts",
+        window(start="2026-12-20T00:00:00Z", end="2026-12-19T00:00:00Z"),
+        False,
+        "end must be after start",
+    ),
+    rp(
+        "window-ends-as-it-starts-elsewhere",
+        window(start="2026-12-20T01:00:00+01:00", end="2026-12-20T00:00:00Z"),
+        False,
+        "end must be after start",
+    ),
+    rp(
+        "cron-range-backwards",
+        window(cron="5-2 * * * *", duration="1h"),
+        False,
+        "a range must not run backwards (5-2 is not one)",
+    ),
+    rp("approvalTTL-beyond-go", policy(approvalTTL="2562048h"), False, GO_DURATION),
+    rp("cooldown-beyond-go", policy(cooldown="99999999999h"), False, GO_DURATION),
+    rp("rate-limit-period-beyond-go", policy(rateLimit={"maxActions": 1, "per": "2562048h"}), False, GO_DURATION),
+    rp("window-duration-beyond-go", window(cron="0 2 * * *", duration="2562048h"), False, GO_DURATION),
+    # Cron: what the model's parser and the CRD's pattern both read (before, the CRD took any text).
+    rp("cron-saturday-night", window(cron="0 2 * * 6", duration="2h"), True),
+    rp("cron-lists-ranges-steps", window(cron="*/15 0-6,22-23 1,15 */2 1-5", duration="10m"), True),
+    rp("cron-hour-25", window(cron="0 25 * * *", duration="1h"), False),
+    rp("cron-day-of-month-0", window(cron="0 0 0 * *", duration="1h"), False),
+    rp("cron-step-0", window(cron="*/0 * * * *", duration="1h"), False),
+    rp("cron-three-digits", window(cron="007 * * * *", duration="1h"), False),
+    rp("cron-with-a-tab", window(cron="0\t2 * * 6", duration="1h"), False),
+    rp("cron-four-fields", window(cron="0 2 * *", duration="1h"), False),
+    # cronsim reads more than the CRD's pattern; the pattern is the contract (onduty.domain.policies).
+    rp("cron-day-name", window(cron="0 2 * * SAT", duration="1h"), False),
+    rp("cron-last-day-of-month", window(cron="0 2 L * *", duration="1h"), False),
+    rp("cron-step-of-100", window(cron="*/100 * * * *", duration="1h"), False),
+    rp("cron-a-day-that-never-comes", window(cron="0 0 30 2 *", duration="1h"), False, onduty_only=NEVER_COMES),
+    rp("cron-a-day-that-comes-in-leap-years", window(cron="0 0 29 2 *", duration="1h"), True),
+    # Time zones: IANA names, for a cron window only.
+    rp("time-zone", window(cron="0 2 * * 6", duration="2h", timeZone="America/New_York"), True),
+    rp("time-zone-utc", window(cron="0 2 * * 6", duration="2h", timeZone="UTC"), True),
+    rp(
+        "time-zone-unknown",
+        window(cron="0 2 * * 6", duration="2h", timeZone="Europe/Berln"),
+        False,
+        onduty_only=UNKNOWN_ZONE,
+    ),
+    rp(
+        "time-zone-a-path",
+        window(cron="0 2 * * 6", duration="2h", timeZone="../../etc/passwd"),
+        False,
+        onduty_only=UNKNOWN_ZONE,
+    ),
+    rp(
+        "time-zone-on-an-absolute-window",
+        window(start="2026-12-20T00:00:00Z", end="2026-12-21T00:00:00Z", timeZone="Europe/Berlin"),
+        False,
+        "timeZone applies only to a cron window (start and end carry their own UTC offsets)",
+    ),
+    # Start and end: RFC 3339 with an offset, as both read it.
+    rp("time-with-fraction-and-offset", window(start="2026-12-20T00:00:00.5+01:00", end="2026-12-21T00:00:00Z"), True),
+    rp("time-without-offset", window(start="2026-12-20T00:00:00", end="2026-12-21T00:00:00Z"), False),
+    rp("time-with-lower-case-t", window(start="2026-12-20t00:00:00Z", end="2026-12-21T00:00:00Z"), False),
+    rp("time-with-a-space", window(start="2026-12-20 00:00:00Z", end="2026-12-21T00:00:00Z"), False),
+    rp("time-with-offset-without-colon", window(start="2026-12-20T00:00:00+0100", end="2026-12-21T00:00:00Z"), False),
+    rp("time-with-offset-of-24h", window(start="2026-12-20T00:00:00+24:00", end="2026-12-21T00:00:00Z"), False),
+    rp("time-in-year-0", window(start="0000-12-20T00:00:00Z", end="2026-12-21T00:00:00Z"), False),
+    rp("time-on-february-30", window(start="2026-02-30T00:00:00Z", end="2026-12-21T00:00:00Z"), False),
+    # Nulls, JSON types and spellings, as for runbooks.
+    rp("null-cooldown", policy(cooldown=None), True),
+    rp("dry-run-as-a-string", policy(dryRun="false"), False),
+    rp("max-actions-as-a-string", policy(rateLimit={"maxActions": "3", "per": "1h"}), False),
+    rp("python-name", policy(dry_run=True), False),
+    rp("python-name-nested", policy(rateLimit={"max_actions": 3, "per": "1h"}), False),
+    # A policy's selectors select Kubernetes labels: their bounds (a runbook's select alert labels).
+    rp(
+        "label-value-too-long",
+        policy(
+            scope={"workloadSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["v" * 64]}]}}
+        ),
+        False,
+    ),
+    rp(
+        "label-key-too-long",
+        policy(scope={"workloadSelector": {"matchExpressions": [{"key": "k" * 318, "operator": "Exists"}]}}),
+        False,
+    ),
+]
+
+
+# --- the samples --------------------------------------------------------------------------------
+
+
+def sample_cases() -> list[Case]:
+    cases = []
+    for path in sorted((REPO / "manifests/samples").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") in CRDS:
+                name = doc["metadata"]["name"]
+                accepted = not path.name.startswith("invalid-")
+                cases.append(Case(f"{doc['kind']}:sample:{path.name}:{name}", doc["kind"], doc["spec"], accepted))
+    return cases
+
+
+# The derived cases onduty alone refuses: a name of timeZone's maximum length is no zone.
+DERIVED_ONDUTY_ONLY = {
+    "RemediationPolicy:maintenanceWindows[0].timeZone:maxLength-reached": UNKNOWN_ZONE,
+    "RemediationPolicy:changeFreezes[1].timeZone:maxLength-reached": UNKNOWN_ZONE,
+}
+
+
+def _onduty_only(cases: list[Case]) -> list[Case]:
+    return [
+        dataclasses.replace(case, accepted=False, onduty_only=DERIVED_ONDUTY_ONLY[case.id])
+        if case.id in DERIVED_ONDUTY_ONLY
+        else case
+        for case in cases
+    ]
+
+
+CASES = sample_cases() + _onduty_only(derived_cases("Runbook") + derived_cases("RemediationPolicy")) + TABLE
+
+
+# --- asking the API server and onduty lint -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    accepted: bool
+    message: str
+
+
+def _manifest(case: Case, index: int, namespace: str) -> dict[str, Any]:
+    metadata = {"name": f"case-{index}"}
+    if case.kind == "Runbook":
+        metadata["namespace"] = namespace
+    return {"apiVersion": "onduty.dev/v1alpha1", "kind": case.kind, "metadata": metadata, "spec": case.spec}
+
+
+@pytest.fixture(scope="module")
+def answers(cluster, tmp_path_factory) -> dict[str, tuple[Answer, Answer]]:
+    """Each case's answer from the API server (a server-side dry run) and from ``onduty lint``, by case id."""
+    namespace = f"t-crd-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", namespace)
+    manifests = [_manifest(case, index, namespace) for index, case in enumerate(CASES)]
+
+    def dry_run(manifest: dict[str, Any]) -> Answer:
+        result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input_=json.dumps(manifest), check=False)
+        return Answer(result.returncode == 0, (result.stdout + result.stderr).strip())
+
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            api = list(pool.map(dry_run, manifests))
+    finally:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+    # One file holds every case, as a repository of manifests would.
+    path = tmp_path_factory.mktemp("lint") / "cases.yaml"
+    path.write_text(yaml.safe_dump_all(manifests, sort_keys=False))
+    linted = subprocess.run(
+        [sys.executable, "-m", "onduty.cli", "lint", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lint: dict[str, Answer] = {}
+    for line in linted.stdout.splitlines() + linted.stderr.splitlines():
+        if found := re.match(rf"{re.escape(str(path))}: \w+ (case-\d+): (.*)$", line):
+            lint[found[1]] = Answer(found[2] == "ok", found[2])
+    return {case.id: (api[i], lint.get(f"case-{i}", Answer(False, "not linted"))) for i, case in enumerate(CASES)}
+
+
+def _onduty(case: Case) -> Answer:
+    try:
+        PARSE[case.kind](copy.deepcopy(case.spec))
+    except ValueError as error:
+        return Answer(False, str(error))
+    return Answer(True, "ok")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_the_api_server_onduty_and_its_lint_give_the_same_answer(case: Case, answers) -> None:
+    api, lint = answers[case.id]
+    model = _onduty(case)
+    expected = "accepted" if case.accepted else "refused"
+    api_expected = case.accepted
+    if case.onduty_only:
+        expected, api_expected = f"accepted by the API server only ({case.onduty_only})", True
+
+    assert (api.accepted, model.accepted, lint.accepted) == (api_expected, case.accepted, case.accepted), (
+        f"expected {expected}\n  API server: {api.message}\n  model: {model.message}\n  onduty lint: {lint.message}"
+    )
+    if case.rule:
+        assert case.rule in api.message  # refused by the rule the case is about, not by another
+
+
+def _cel_rules(schema: Any) -> Iterator[str]:
+    if isinstance(schema, dict):
+        for rule in schema.get("x-kubernetes-validations", []):
+            yield rule["message"]
+        for value in schema.values():
+            yield from _cel_rules(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _cel_rules(value)
+
+
+@pytest.mark.parametrize("kind", sorted(CRDS))
+def test_every_cel_rule_of_the_crd_has_a_case_refused_by_it(kind: str) -> None:
+    rules = set(_cel_rules(spec_schema(kind)))
+    covered = {case.rule for case in TABLE if case.kind == kind}
+
+    assert rules - covered == set()
+
+
+def test_the_derived_cases_cover_every_kind_of_constraint() -> None:
+    checks = {case.id.rsplit(":", 1)[1] for case in CASES if ":table:" not in case.id and ":sample:" not in case.id}
+
+    assert {"type", "enum", "pattern", "format", "maxLength", "minLength", "minimum", "exclusiveMinimum"} <= checks
+    assert {
+        "maximum",
+        "minItems",
+        "maxItems",
+        "duplicate",
+        "required",
+        "unknown-field",
+        "additionalProperties",
+    } <= checks
+    assert len(CASES) > 300
+
+
+def test_every_onduty_only_exception_is_a_case_onduty_refuses() -> None:
+    """An exception for a case that no longer exists, or that onduty accepts, would hide nothing and rot."""
+    exceptions = [case for case in CASES if case.onduty_only]
+
+    assert set(DERIVED_ONDUTY_ONLY) <= {case.id for case in exceptions}
+    assert [case.id for case in exceptions if case.accepted] == []
