@@ -9,23 +9,49 @@ automation may do gets a record of what it would have done, not a change.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from onduty.domain.alerts import describe_validation_error
 from onduty.domain.durations import format_duration, parse_duration
 from onduty.domain.guardrails import Verdict
 from onduty.domain.runbooks import ACTIONS, LabelSelector
-from onduty.domain.schedule import Cron, ScheduleError, Window
+from onduty.domain.schedule import DEFAULT_ZONE, ScheduleError, Window, cron_problem, time_zone
+from onduty.domain.specs import (
+    CRON_PATTERN,
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    TIMESTAMP_PATTERN,
+    go_duration,
+    json_type_error,
+    python_name_in,
+    string_set,
+    without_nulls,
+)
 from onduty.domain.trust import CLUSTER_SCOPED_ACTIONS, DEFAULT_JOB_SERVICE_ACCOUNTS, Grants
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    # As the API server reads a spec: null is absent, and values keep their JSON type (onduty.domain.runbooks).
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nulls(cls, data: Any) -> Any:
+        return without_nulls(data)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_type(cls, value: Any, info: ValidationInfo) -> Any:
+        problem = json_type_error(value, cls.model_fields[info.field_name or ""].annotation)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 def _duration(value: str) -> str:
@@ -38,6 +64,25 @@ class Scope(_Model):
     namespace_selector: LabelSelector | None = Field(default=None, alias="namespaceSelector")
     workload_selector: LabelSelector | None = Field(default=None, alias="workloadSelector")
 
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return string_set(names, max_length=63)
+
+    @field_validator("namespace_selector", "workload_selector")
+    @classmethod
+    def _kubernetes_labels(cls, selector: LabelSelector | None) -> LabelSelector | None:
+        # These select Kubernetes labels (a runbook's select an alert's): keys and values have their bounds.
+        for index, requirement in enumerate(selector.match_expressions if selector else ()):
+            where = f"matchExpressions[{index}]"
+            if len(requirement.key) > 317:
+                raise ValueError(f"{where}.key: must be at most 317 characters (a label key)")
+            try:
+                string_set(requirement.values, max_items=50, max_length=63, unique=False)
+            except ValueError as error:
+                raise ValueError(f"{where}.values{'' if str(error).startswith('[') else ': '}{error}") from None
+        return selector
+
     def covers(self, namespace: str, namespace_labels: dict[str, str], workload_labels: dict[str, str]) -> bool:
         if self.namespaces and namespace not in self.namespaces:
             return False
@@ -46,9 +91,19 @@ class Scope(_Model):
         return self.workload_selector is None or self.workload_selector.matches(workload_labels)
 
 
+# The most actions a rate limit may count. A target's action history keeps this
+# many times (the newest), so every allowed maxActions is enforced; the CRD has the same bound.
+MAX_RATE_LIMIT_ACTIONS = 1000
+
+
 class RateLimit(_Model):
-    max_actions: int = Field(alias="maxActions", ge=1, le=1000)
+    max_actions: int = Field(alias="maxActions", ge=1, le=MAX_RATE_LIMIT_ACTIONS)
     per: str
+
+    @field_validator("per", mode="before")
+    @classmethod
+    def _go_per(cls, value: Any) -> Any:
+        return go_duration(value)
 
     @field_validator("per")
     @classmethod
@@ -72,9 +127,63 @@ class WindowSpec(_Model):
     name: str = ""
     cron: str | None = None
     duration: str | None = None
+    # An IANA name; absent means UTC (onduty.domain.schedule.DEFAULT_ZONE). Not on absolute windows.
+    time_zone: str | None = Field(default=None, alias="timeZone")
     start: datetime | None = None
     end: datetime | None = None
     reason: str = ""
+
+    @field_validator("name", "cron", "duration", "time_zone", "reason")
+    @classmethod
+    def _lengths(cls, value: str | None, info: ValidationInfo) -> str | None:
+        limit = {"name": 63, "cron": 100, "duration": 20, "time_zone": 64, "reason": 1024}[info.field_name or ""]
+        if value is not None and len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_syntax(cls, value: str | None) -> str | None:
+        # The CRD's pattern is the contract, so it goes first: cronsim reads more (names such as
+        # SAT and JAN, L, #, steps past 99, tabs), which the API server refuses; widening both would
+        # need CEL to follow cronsim's dialect. Then cronsim, which also refuses the one thing the
+        # pattern cannot see, a day of month none of the months given has (30 2): the API server
+        # stores such a policy, and the operator reports it not Accepted, as it never opens.
+        if value is None:
+            return value
+        problem = cron_problem(value)
+        if not re.fullmatch(CRON_PATTERN, value):
+            named = f"{problem}; " if problem else ""  # cronsim's words name the field, where it has some
+            raise ValueError(
+                f"cron {value!r}: {named}expected 5 fields of '*', numbers (at most two digits), ranges, lists and"
+                " steps, within minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week 0-7"
+            )
+        if problem:
+            raise ValueError(f"cron {value!r}: {problem}")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        # The API server cannot check this (CEL has no zone database): the model is where it is refused.
+        if value is not None:
+            try:
+                time_zone(value)
+            except ScheduleError as error:
+                raise ValueError(str(error)) from error
+        return value
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _go_duration(cls, value: Any) -> Any:
+        return go_duration(value)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(TIMESTAMP_PATTERN, value):
+            raise ValueError("give an RFC 3339 time with a UTC offset, e.g. 2026-11-27T00:00:00Z")
+        return value
 
     @field_validator("start", "end")
     @classmethod
@@ -89,11 +198,9 @@ class WindowSpec(_Model):
         absolute = self.start is not None and self.end is not None
         if recurring == absolute:
             raise ValueError("give either cron and duration, or start and end")
-        if self.cron is not None:
-            try:
-                Cron.parse(self.cron)
-            except ScheduleError as error:
-                raise ValueError(str(error)) from error
+        # The CRD's rule, with its message: a zone beside explicit offsets would be ignored, or misread.
+        if self.time_zone is not None and self.cron is None:
+            raise ValueError("timeZone applies only to a cron window (start and end carry their own UTC offsets)")
         if self.duration is not None:
             _duration(self.duration)
         if absolute and self.start is not None and self.end is not None and self.end <= self.start:
@@ -102,13 +209,19 @@ class WindowSpec(_Model):
 
     def window(self) -> Window:
         if self.cron is not None and self.duration is not None:
-            return Window(self.name or self.cron, Cron.parse(self.cron), parse_duration(self.duration))
+            zone = time_zone(self.time_zone or DEFAULT_ZONE)
+            return Window(self.name or self.cron, self.cron, parse_duration(self.duration), zone)
         return Window(self.name or "window", start=self.start, end=self.end)
 
 
 class JobPolicy(_Model):
     service_account_names: tuple[str, ...] = Field(default=DEFAULT_JOB_SERVICE_ACCOUNTS, alias="serviceAccountNames")
     pod_security: Literal["restricted", "baseline"] = Field(default="restricted", alias="podSecurity")
+
+    @field_validator("service_account_names")
+    @classmethod
+    def _service_accounts(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return string_set(names, max_items=20, max_length=253, pattern=DNS_SUBDOMAIN)
 
 
 class PolicySpec(_Model):
@@ -154,6 +267,44 @@ class PolicySpec(_Model):
     def _durations(cls, value: str | None) -> str | None:
         return None if value is None else _duration(value)
 
+    # What the CRD says besides the fields' types (onduty.domain.runbooks keeps the two equal).
+    @model_validator(mode="before")
+    @classmethod
+    def _spelt_as_the_crd(cls, data: Any) -> Any:
+        problem = python_name_in(cls, data)
+        if problem:
+            raise ValueError(problem)
+        return data
+
+    @field_validator("approval_ttl", "cooldown", mode="before")
+    @classmethod
+    def _go_durations(cls, value: Any) -> Any:
+        return go_duration(value)
+
+    @field_validator("allowed_actions", "require_approval", "allow_cluster_scoped_actions", "argocd_namespaces")
+    @classmethod
+    def _sets(cls, values: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        bounds: dict[str, dict[str, Any]] = {
+            "allowed_actions": {"min_items": 1, "max_items": 20, "max_length": 40},
+            "require_approval": {"max_items": 20, "max_length": 40},
+            "allow_cluster_scoped_actions": {"max_items": 4, "max_length": 40},
+            "argocd_namespaces": {"max_items": 20, "max_length": 63, "pattern": DNS_LABEL},
+        }
+        return string_set(values, **bounds[info.field_name or ""])
+
+    @field_validator("maintenance_windows", "change_freezes")
+    @classmethod
+    def _at_most_20_windows(cls, windows: tuple[WindowSpec, ...]) -> tuple[WindowSpec, ...]:
+        if len(windows) > 20:
+            raise ValueError(f"must have at most 20 items, not {len(windows)}")
+        return windows
+
+    @model_validator(mode="after")
+    def _approval_only_for_allowed_actions(self) -> PolicySpec:
+        if not set(self.require_approval) <= set(self.allowed_actions):
+            raise ValueError("every action in spec.requireApproval must also be in spec.allowedActions")
+        return self
+
 
 class PolicyError(ValueError):
     """A policy spec the operator cannot use; the message names the field."""
@@ -170,6 +321,34 @@ def parse_policy(spec: dict[str, Any]) -> PolicySpec:
 class Policy:
     name: str
     spec: PolicySpec
+
+
+@dataclass(frozen=True)
+class InvalidPolicy:
+    """A policy the operator cannot use. It still governs its scope: actions there are refused.
+
+    Left out, it would let a more permissive overlapping policy decide alone.
+    ``scope`` is None when even the scope does not parse: then it covers everything.
+    """
+
+    name: str
+    error: str
+    scope: Scope | None
+
+    @classmethod
+    def of(cls, name: str, spec: dict[str, Any], error: str) -> InvalidPolicy:
+        try:
+            scope: Scope | None = Scope.model_validate((spec or {}).get("scope") or {})
+        except ValidationError:
+            scope = None
+        return cls(name, error, scope)
+
+
+def parse_policy_or_invalid(name: str, spec: dict[str, Any]) -> Policy | InvalidPolicy:
+    try:
+        return Policy(name, parse_policy(spec))
+    except PolicyError as error:
+        return InvalidPolicy.of(name, spec, str(error))
 
 
 @dataclass(frozen=True)
@@ -198,18 +377,50 @@ class Decision:
     grants: Grants = field(
         default_factory=Grants
     )  # what leaves the namespace, or loosens confinement: every policy must grant it
+    # Which policy set each merged limit (field name -> policy), so a refusal names the deciding policy.
+    blast_radius_from: dict[str, str] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
         return all(v.allowed for v in self.verdicts)
 
 
-def in_scope(policies: Sequence[Policy], state: TargetState) -> list[Policy]:
-    return [p for p in policies if p.spec.scope.covers(state.namespace, state.namespace_labels, state.workload_labels)]
+def in_scope(policies: Sequence[Policy | InvalidPolicy], state: TargetState) -> list[Policy]:
+    """The valid policies covering the target."""
+    return [
+        p
+        for p in policies
+        if isinstance(p, Policy) and p.spec.scope.covers(state.namespace, state.namespace_labels, state.workload_labels)
+    ]
 
 
-def decide(policies: Sequence[Policy], action: str, state: TargetState, now: datetime) -> Decision:
-    """Every policy guardrail's verdict for ``action`` on the target, strictest first."""
+def invalid_in_scope(policies: Sequence[Policy | InvalidPolicy], state: TargetState) -> list[InvalidPolicy]:
+    """The invalid policies that (may) cover the target: one whose scope does not parse covers everything."""
+    return [
+        p
+        for p in policies
+        if isinstance(p, InvalidPolicy)
+        and (p.scope is None or p.scope.covers(state.namespace, state.namespace_labels, state.workload_labels))
+    ]
+
+
+def decide(policies: Sequence[Policy | InvalidPolicy], action: str, state: TargetState, now: datetime) -> Decision:
+    """Every policy guardrail's verdict for ``action`` on the target, strictest first.
+
+    An invalid policy in scope denies (``PolicyInvalid``): it may have been the
+    stricter one, and the target is judged with it or not at all.
+    """
+    invalid = sorted(invalid_in_scope(policies, state), key=lambda p: p.name)
+    if invalid:
+        bad = invalid[0]
+        where = "every target (its scope does not parse either)" if bad.scope is None else "this target"
+        verdict = Verdict(
+            "Policy",
+            False,
+            "PolicyInvalid",
+            f"RemediationPolicy {bad.name} covers {where} but is not valid ({bad.error}); actions in its scope are refused until it is fixed",
+        )
+        return Decision((verdict,), True, False, timedelta(0), tuple(p.name for p in invalid), None)
     scoped = sorted(in_scope(policies, state), key=lambda p: p.name)
     names = tuple(p.name for p in scoped)
     if not scoped:
@@ -248,6 +459,7 @@ def decide(policies: Sequence[Policy], action: str, state: TargetState, now: dat
         merged_blast_radius(scoped),
         suspend,
         grants(scoped),
+        blast_radius_sources(scoped),
     )
 
 
@@ -316,7 +528,7 @@ def _windows(scoped: Sequence[Policy], now: datetime) -> Verdict:
     for policy in scoped:
         windows = [w.window() for w in policy.spec.maintenance_windows]
         if windows and not any(w.contains(now) for w in windows):
-            shown = ", ".join(w.name for w in windows)
+            shown = ", ".join(w.shown for w in windows)
             return Verdict(
                 "MaintenanceWindow",
                 False,
@@ -329,13 +541,14 @@ def _windows(scoped: Sequence[Policy], now: datetime) -> Verdict:
 def _freezes(scoped: Sequence[Policy], now: datetime) -> Verdict:
     for policy in scoped:
         for spec in policy.spec.change_freezes:
-            if spec.window().contains(now):
+            freeze = spec.window()
+            if freeze.contains(now):
                 why = f": {spec.reason}" if spec.reason else ""
                 return Verdict(
                     "ChangeFreeze",
                     False,
                     "ChangeFreeze",
-                    f"change freeze {spec.window().name} of policy {policy.name}{why}",
+                    f"change freeze {freeze.shown} of policy {policy.name}{why}",
                 )
     return Verdict("ChangeFreeze", True, "NoFreeze", "no change freeze covers this time")
 
@@ -417,6 +630,24 @@ def _workloads(scoped: Sequence[Policy], state: TargetState) -> Verdict:
                 f"policy {policy.name} allows {radius.max_workloads_per_incident} workload(s) per incident; this incident already acted on {state.workloads_touched_by_incident}",
             )
     return Verdict("BlastRadius", True, "WithinBlastRadius", "within the workloads-per-incident limit")
+
+
+_STRICTEST = {"max_scale_factor": min, "min_available": max, "max_replicas": min, "max_workloads_per_incident": min}
+
+
+def blast_radius_sources(scoped: Sequence[Policy]) -> dict[str, str]:
+    """For each blast-radius limit, the policy whose value is the strictest (the first by name on a tie)."""
+    sources: dict[str, str] = {}
+    for attr, pick in _STRICTEST.items():
+        values = [
+            (getattr(p.spec.blast_radius, attr), p.name)
+            for p in sorted(scoped, key=lambda p: p.name)
+            if p.spec.blast_radius is not None and getattr(p.spec.blast_radius, attr) is not None
+        ]
+        if values:
+            best = pick(v for v, _ in values)
+            sources[attr] = next(name for v, name in values if v == best)
+    return sources
 
 
 def merged_blast_radius(scoped: Sequence[Policy]) -> BlastRadius:
