@@ -27,7 +27,7 @@ def main() -> int:
     parser.add_argument(
         "--starts-at",
         default=datetime.now(UTC).replace(second=0, microsecond=0).isoformat(),
-        help="the alert instance's startsAt (same value = same alert; default: this minute)",
+        help="startsAt (default: this minute); deliveries of one fingerprint join its open episode whatever it is",
     )
     parser.add_argument("--resolve", action="store_true")
     args = parser.parse_args()

@@ -79,7 +79,7 @@ def test_firing_alert_restarts_the_deployment_and_resolved_alert_resolves_the_in
 
     alerts = cluster.get_json("alerts.onduty.dev", "-n", namespace)["items"]
     assert [a["metadata"]["name"] for a in alerts] == [
-        f"kubepodcrashlooping-{alert['fingerprint']}-{int(started.timestamp())}"
+        f"kubepodcrashlooping-{alert['fingerprint']}-1"  # the fingerprint's first firing episode
     ]
     assert alerts[0]["spec"]["state"] == "firing"
 

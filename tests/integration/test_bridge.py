@@ -1,5 +1,5 @@
 """The bridge's delivery semantics against a real API server: 2xx only once stored,
-one object per alert instance however often it arrives, 4xx with nothing written
+one object per firing episode however often (and with whatever startsAt) it arrives, 4xx with nothing written
 for payloads that can never be accepted, 5xx when the API server is unreachable.
 """
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -237,3 +238,66 @@ def test_an_empty_token_file_stops_the_bridge_at_startup(cluster, operator_facto
     assert bridge.process.wait(60) == 2
     assert f"--bridge-token-file {token} is empty" in bridge.log_path.read_text()
     assert not http_ok(bridge.url + "/healthz")
+
+
+def test_concurrent_deliveries_of_one_episode_with_different_starts_make_one_alert_with_the_earliest(
+    cluster, namespace, operator_factory
+):
+    # Two Prometheus servers of an HA pair, and a restarted one, report one firing alert with different
+    # starts; two Alertmanagers deliver them at once. All land on episode 1, which keeps the earliest start.
+    bridge = operator_factory("bridge").start()
+    starts = [datetime(2026, 11, 28, 12, minute, tzinfo=UTC) for minute in (5, 0, 3, 1, 4, 2, 5, 0)]
+    payloads = [am_payload(am_alert(labels(namespace), starts_at=start)) for start in starts]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda p: post_json(bridge.url + "/api/v1/alerts", p), payloads))
+
+    assert {code for code, _ in results} == {200}, results
+    assert sum(body["created"] for _, body in results) == 1
+    [alert] = cluster.get_json("alerts.onduty.dev", "-n", namespace)["items"]
+    fingerprint = payloads[0]["alerts"][0]["fingerprint"]
+    assert alert["metadata"]["name"] == f"higherrorrate-{fingerprint}-1"
+    assert (alert["spec"]["episode"], alert["spec"]["startsAt"]) == (1, "2026-11-28T12:00:00Z")
+
+
+def test_a_resolution_with_another_start_resolves_the_episode_and_a_re_fire_is_the_next(
+    cluster, namespace, operator_factory
+):
+    bridge = operator_factory("bridge").start()
+    url = bridge.url + "/api/v1/alerts"
+
+    def at(minute):
+        return datetime(2026, 11, 28, 12, minute, tzinfo=UTC)
+
+    assert post_json(url, am_payload(am_alert(labels(namespace), starts_at=at(1))))[1]["created"] == 1
+    resolved = am_alert(labels(namespace), starts_at=at(3), status="resolved", ends_at=at(10))
+    assert post_json(url, am_payload(resolved))[1]["updated"] == 1
+    assert post_json(url, am_payload(am_alert(labels(namespace), starts_at=at(1))))[1]["unchanged"] == 1  # late
+    assert post_json(url, am_payload(am_alert(labels(namespace), starts_at=at(20))))[1]["created"] == 1  # re-fire
+
+    stored = {a["spec"]["episode"]: a for a in cluster.get_json("alerts.onduty.dev", "-n", namespace)["items"]}
+    assert sorted(stored) == [1, 2]
+    assert (stored[1]["spec"]["state"], stored[1]["spec"]["startsAt"], stored[1]["spec"]["endsAt"]) == (
+        "resolved",
+        "2026-11-28T12:01:00Z",
+        "2026-11-28T12:10:00Z",
+    )
+    assert (stored[2]["spec"]["state"], stored[2]["metadata"]["name"].rsplit("-", 1)[1]) == ("firing", "2")
+
+
+def test_alerts_alertmanager_left_out_are_stored_on_each_alert_and_counted_in_the_metrics(
+    cluster, namespace, operator_factory
+):
+    bridge = operator_factory("bridge").start()
+    payload = am_payload(*[am_alert(labels(namespace, pod=f"api-{i}"), starts_at=datetime.now(UTC)) for i in range(2)])
+    payload["truncatedAlerts"] = 5
+
+    assert post_json(bridge.url + "/api/v1/alerts", payload)[0] == 200
+    assert post_json(bridge.url + "/api/v1/alerts", payload)[0] == 200  # Alertmanager's next flush
+
+    stored = cluster.get_json("alerts.onduty.dev", "-n", namespace)["items"]
+    assert [a["spec"]["truncatedAlerts"] for a in stored] == [5, 5]
+    with urllib.request.urlopen(bridge.url + "/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert "onduty_bridge_truncated_alerts_total 10.0" in metrics
+    assert "onduty_bridge_truncated_notifications_total 2.0" in metrics

@@ -4,7 +4,8 @@ Alertmanager retries on 5xx and gives up on 4xx, so the answer is chosen for
 what the sender should do next:
 
 * 200 — every alert of the notification is stored (created, updated or
-  already there: retries and HA duplicates land on the same object);
+  already there: retries, HA duplicates and deliveries of one firing episode
+  whatever their ``startsAt`` land on the same object);
 * 400 — the payload can never be accepted (bad or too deeply nested JSON,
   text that is not Unicode, wrong version, invalid fields: the message names
   the field and the value); nothing is written;
@@ -12,6 +13,17 @@ what the sender should do next:
 * 413 — the body exceeds the configured limit in bytes, or holds more alerts
   than the configured cap; nothing is written;
 * 503 — the API server is unreachable or overloaded; Alertmanager will retry.
+
+Each alert is one episode of its fingerprint (see :mod:`onduty.domain.alerts`):
+the bridge lists the fingerprint's stored episodes, lets the domain plan the
+delivery, and writes with a precondition (a create by name, a patch carrying the
+resourceVersion read). A concurrent delivery that wrote first makes the write
+conflict; the bridge then looks again, so racing deliveries never make two
+objects of one episode.
+
+``truncatedAlerts`` (alerts Alertmanager cut from the notification, its
+``max_alerts``) is stored on every Alert of the notification, which carries it
+to the incident, and counted on ``/metrics``.
 
 The whole payload is validated before the first write. If the API server
 refuses one object for good (a 4xx from it), the objects this request created
@@ -28,7 +40,9 @@ import asyncio
 import hmac
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -57,6 +71,22 @@ DEFAULT_MAX_BODY = 1024 * 1024
 # pathological: better refused loudly than stored slowly.
 DEFAULT_MAX_ALERTS = 1000
 ALERTS_PATH = "/api/v1/alerts"
+# Each conflict means another delivery of the same fingerprint wrote first and
+# the next look sees its write; an HA pair races at most a few deliveries of one
+# alert at once. Past this the API server is too busy to settle it: 503, and
+# Alertmanager retries.
+EPISODE_ATTEMPTS = 6
+FINGERPRINT_LABEL = "onduty.dev/fingerprint"
+# A 429 on the look at stored episodes: the API server's flow control, or its
+# cache of the Alert kind (re)initialising for a second after a CRD change. It is
+# worth waiting this long inside the request rather than answering 503, which
+# Alertmanager retries only after its own backoff.
+LIST_RETRY_SECONDS = (0.25, 0.5, 1.0)
+# Notifications stored at once. The bridge has its own threads: in `onduty run`
+# the operator's handlers fill the default thread pool during an alert storm, and
+# Alertmanager must not wait behind them for its answer. Eight concurrent
+# notifications outnumber what an HA pair sends at once.
+STORE_THREADS = 8
 
 
 @dataclass
@@ -78,6 +108,16 @@ class _Metrics:
         )
         self.alerts = Counter("onduty_bridge_alerts", "Alerts stored, by outcome.", ["outcome"], registry=registry)
         self.latency = Histogram("onduty_bridge_request_seconds", "Time to store a notification.", registry=registry)
+        self.truncated = Counter(
+            "onduty_bridge_truncated_alerts",
+            "Alerts Alertmanager left out of notifications (truncatedAlerts: its webhook max_alerts).",
+            registry=registry,
+        )
+        self.truncated_notifications = Counter(
+            "onduty_bridge_truncated_notifications",
+            "Notifications from which Alertmanager left alerts out (truncatedAlerts > 0).",
+            registry=registry,
+        )
 
 
 @dataclass
@@ -87,6 +127,10 @@ class _Outcome:
     unchanged: int = 0
 
 
+class _NoNamespace(Exception):
+    """The namespace to store an alert in does not exist."""
+
+
 class Bridge:
     """Stores the alerts of one notification; each call is independent and idempotent."""
 
@@ -94,6 +138,7 @@ class Bridge:
         self.cluster = cluster
         self.config = config
         self.metrics = _Metrics(config.registry)
+        self.executor = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="onduty-bridge")
 
     def store(self, message: domain.WebhookMessage) -> _Outcome:
         outcome = _Outcome()
@@ -106,47 +151,83 @@ class Bridge:
         return outcome
 
     def _upsert(self, alert: domain.WebhookAlert, message: domain.WebhookMessage, outcome: _Outcome) -> None:
-        name = domain.alert_object_name(alert)
         spec = domain.alert_spec(alert, message)
         namespace = domain.alert_namespace(alert, self.config.default_namespace)
         if self.config.namespaces and namespace not in self.config.namespaces:
             namespace = self.config.default_namespace
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": "Alert",
-            "metadata": {
-                "name": name,
-                "labels": {
-                    "app.kubernetes.io/managed-by": "onduty",
-                    "onduty.dev/alertname": domain.safe_label_value(alert.alertname),
-                    "onduty.dev/fingerprint": domain.safe_label_value(alert.fingerprint.lower()),
-                },
-            },
-            "spec": spec,
-        }
         # An alert whose namespace label names a namespace this cluster lacks (an
         # alert about another cluster, or a typo) is kept in the default namespace.
         for target in dict.fromkeys((namespace, self.config.default_namespace)):
             try:
-                created = self.cluster.create("alerts", target, body)
-            except NotFound:
+                self._deliver(target, alert, spec, outcome)
+            except _NoNamespace:
                 if target == self.config.default_namespace:
-                    raise
+                    raise NotFound(f"namespace {target} not found: cannot store alerts there", status=404) from None
                 continue
-            except Conflict:
-                self._update(target, name, spec, outcome)
-                return
-            outcome.created.append((target, name, created["metadata"]["uid"]))
             return
 
-    def _update(self, namespace: str, name: str, spec: dict[str, Any], outcome: _Outcome) -> None:
-        existing = self.cluster.get("alerts", namespace, name)
-        change = domain.spec_update(existing.get("spec", {}), spec)
-        if change is None:
-            outcome.unchanged += 1
+    def _deliver(self, namespace: str, alert: domain.WebhookAlert, spec: dict[str, Any], outcome: _Outcome) -> None:
+        """Plan the delivery against the fingerprint's stored episodes and write it; look again after a conflict."""
+        selector = f"{FINGERPRINT_LABEL}={domain.safe_label_value(alert.fingerprint.lower())}"
+        for _ in range(EPISODE_ATTEMPTS):
+            stored = self._look(namespace, selector)
+            steps = domain.plan_delivery(alert, spec, stored, now=datetime.now(UTC))
+            try:
+                self._apply(namespace, alert, steps, outcome)
+            except Conflict:
+                continue  # another delivery of this fingerprint wrote first: its write decides the next plan
+            except NotFound as error:
+                if any(isinstance(step, domain.Create) for step in steps):
+                    raise _NoNamespace(namespace) from error
+                continue  # the episode went (retention) between the look and the write
             return
-        self.cluster.merge_patch("alerts", namespace, name, {"spec": change})
-        outcome.updated += 1
+        raise ApiUnavailable(
+            f"alert {alert.fingerprint.lower()} in {namespace}: its episodes kept changing under"
+            f" {EPISODE_ATTEMPTS} attempts; retry later"
+        )
+
+    def _look(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        for pause in LIST_RETRY_SECONDS:
+            try:
+                return self.cluster.list("alerts", namespace, label_selector=selector)
+            except ApiUnavailable as error:
+                if error.status != 429:
+                    raise
+                log.debug("API server asks to wait (%s); looking again in %.2fs", error, pause)
+                time.sleep(pause)
+        return self.cluster.list("alerts", namespace, label_selector=selector)
+
+    def _apply(self, namespace: str, alert: domain.WebhookAlert, steps: list[domain.Step], outcome: _Outcome) -> None:
+        written = False
+        for step in steps:
+            if isinstance(step, domain.Create):
+                created = self.cluster.create("alerts", namespace, self._body(alert, step))
+                outcome.created.append((namespace, step.name, created["metadata"]["uid"]))
+                return
+            if isinstance(step, domain.Update):
+                patch = {"metadata": {"resourceVersion": step.resource_version}, "spec": step.change}
+                self.cluster.merge_patch("alerts", namespace, step.name, patch)
+                written = True
+        if written:
+            outcome.updated += 1
+        else:
+            outcome.unchanged += 1
+
+    @staticmethod
+    def _body(alert: domain.WebhookAlert, step: domain.Create) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "Alert",
+            "metadata": {
+                "name": step.name,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "onduty",
+                    "onduty.dev/alertname": domain.safe_label_value(alert.alertname),
+                    FINGERPRINT_LABEL: domain.safe_label_value(alert.fingerprint.lower()),
+                },
+            },
+            "spec": step.spec,
+        }
 
     def _undo(self, outcome: _Outcome) -> None:
         for namespace, name, uid in outcome.created:
@@ -198,7 +279,7 @@ def build_app(bridge: Bridge) -> web.Application:
         except domain.PayloadError as error:
             return _error(400, str(error))
         try:
-            outcome = await asyncio.to_thread(bridge.store, message)
+            outcome = await asyncio.get_running_loop().run_in_executor(bridge.executor, bridge.store, message)
         except ApiUnavailable as error:
             log.warning("API server unavailable, asking Alertmanager to retry: %s", error)
             return _error(503, f"Kubernetes API unavailable, retry later: {error}", **{"Retry-After": "5"})
@@ -208,6 +289,15 @@ def build_app(bridge: Bridge) -> web.Application:
             # (403, a missing default namespace) is our misconfiguration: 500, so
             # Alertmanager keeps the notification and retries once it is fixed.
             return _error(400 if error.status in (400, 422) else 500, str(error))
+        if message.truncated_alerts:
+            bridge.metrics.truncated.inc(message.truncated_alerts)
+            bridge.metrics.truncated_notifications.inc()
+            log.warning(
+                "Alertmanager left %d alert(s) out of a notification of receiver %r (its max_alerts);"
+                " the incidents of this group say so",
+                message.truncated_alerts,
+                message.receiver,
+            )
         bridge.metrics.alerts.labels(outcome="created").inc(len(outcome.created))
         bridge.metrics.alerts.labels(outcome="updated").inc(outcome.updated)
         bridge.metrics.alerts.labels(outcome="unchanged").inc(outcome.unchanged)

@@ -1,9 +1,27 @@
 """Alertmanager webhook v4 payloads and the Alert objects made from them.
 
 The bridge validates the whole payload before writing anything, so a request
-that can never be accepted leaves nothing behind. Object names are a pure
-function of the alert's fingerprint and ``startsAt``: Alertmanager retries and
-the duplicate deliveries of an HA pair land on the same object.
+that can never be accepted leaves nothing behind.
+
+One Alert object is one *episode* of a fingerprint: from the first firing
+delivery to the resolution. ``startsAt`` cannot name it: Alertmanager keeps the
+earliest start it has seen, an HA pair of Prometheus servers (or a restarted
+one) reports the same firing alert with different starts, and a ``resolved``
+notification may carry yet another. So the name is the fingerprint plus the
+episode's number (``highrate-3b0d1a4c6f2e9d87-1``, ``-2`` for the next
+re-fire), and :func:`plan_delivery` decides, from the fingerprint's stored
+episodes, which one a delivery belongs to:
+
+* a ``firing`` delivery joins the open episode, whatever its ``startsAt`` (the
+  episode keeps the earliest); with none open, a ``startsAt`` no later than the
+  last episode's end is a late delivery (it never re-opens a resolved episode),
+  a later one starts the next episode;
+* a ``resolved`` delivery resolves the open episode(s) that started before its
+  ``endsAt``; one about an episode already resolved changes at most its end.
+
+The plan is a pure function of what is stored, so concurrent deliveries (an HA
+pair of Alertmanagers) compute the same name: the loser of a create gets a
+conflict, looks again and joins the winner's object.
 
 Every alert Alertmanager can send is stored, whatever its labels: what does
 not fit a Kubernetes name, label value or bounded field is shortened, with a
@@ -17,11 +35,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from onduty.domain import trust
 
@@ -204,15 +224,15 @@ def slug(text: str, limit: int = 40) -> str:
     return cleaned[:limit].strip("-")
 
 
-def alert_object_name(alert: WebhookAlert) -> str:
-    """Deterministic object name: readable alertname + fingerprint + startsAt.
+def alert_object_name(alert: WebhookAlert, episode: int) -> str:
+    """Deterministic object name: readable alertname + fingerprint + episode number.
 
-    The same alert instance (same label set, same start) always maps to the
-    same name, however often and by however many Alertmanagers it is sent.
+    Every delivery of one firing episode, however often and by however many
+    Alertmanagers it is sent and whatever ``startsAt`` it carries, maps to the
+    same name; :func:`plan_delivery` picks the episode.
     """
-    started = int(alert.starts_at.timestamp())
     prefix = slug(alert.alertname) or "alert"
-    return f"{prefix}-{alert.fingerprint.lower()}-{started}"
+    return f"{prefix}-{alert.fingerprint.lower()}-{episode}"
 
 
 def alert_namespace(alert: WebhookAlert, default: str) -> str:
@@ -265,20 +285,154 @@ def alert_spec(alert: WebhookAlert, message: WebhookMessage) -> dict[str, Any]:
     }
     if alert.ends_at is not None:
         spec["endsAt"] = _rfc3339(alert.ends_at)
+    if message.truncated_alerts:
+        # Alertmanager cut this many alerts of the group (its max_alerts); the incident says so.
+        spec["truncatedAlerts"] = message.truncated_alerts
     return spec
 
 
 def spec_update(existing: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any] | None:
-    """What to change on a stored Alert when the same instance is delivered again.
+    """What to change on a stored Alert when a delivery of the same episode arrives.
 
-    ``resolved`` is final for an alert instance: a late ``firing`` delivery from
-    a lagging HA peer must not re-open it (a re-fire has a new ``startsAt`` and
-    so a new object). Returns None when nothing changes.
+    ``resolved`` is final for an episode: a late ``firing`` delivery from a
+    lagging HA peer must not re-open it (a re-fire starts the next episode, a
+    new object). Returns None when nothing changes.
     """
     if existing.get("state") == "resolved" and incoming.get("state") == "firing":
         return None
     changes = {k: v for k, v in incoming.items() if existing.get(k) != v}
     return changes or None
+
+
+# --- episodes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Create:
+    """Store a new episode: no stored one takes this delivery."""
+
+    name: str
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Update:
+    """Change a stored episode; the write carries ``resource_version``, so a racing writer makes it conflict."""
+
+    name: str
+    resource_version: str
+    change: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """The delivery belongs to a stored episode and changes nothing (a retry, an HA duplicate, a late firing)."""
+
+    name: str
+
+
+Step = Create | Update | Unchanged
+
+_TIME = TypeAdapter(datetime)
+
+
+def plan_delivery(
+    alert: WebhookAlert, incoming: dict[str, Any], stored: Sequence[dict[str, Any]], *, now: datetime
+) -> list[Step]:
+    """What one delivery does to its fingerprint's episodes (``stored``: the Alert objects listed by fingerprint).
+
+    ``incoming`` is :func:`alert_spec` of the delivery. Pure: the same stored
+    objects give the same plan, so an HA pair racing on one fingerprint makes
+    the same name and the API server's create conflict settles who writes it.
+    A resolved delivery without ``endsAt`` (not Alertmanager: it always sends
+    one) ends at ``now``, so a later late firing still finds the episode's end.
+    """
+    fingerprint = alert.fingerprint.lower()
+    episodes = sorted(
+        (o for o in stored if (o.get("spec") or {}).get("fingerprint") == fingerprint and _start(o) is not None),
+        key=_episode_order,
+    )
+    latest = episodes[-1] if episodes else None
+    following = max((_episode_number(o) for o in episodes), default=0) + 1
+    if alert.status == "firing":
+        open_ = [o for o in episodes if o["spec"].get("state") == "firing"]
+        if open_:
+            return [_merge(open_[-1], incoming)]
+        if latest is not None and alert.starts_at <= _end(latest):
+            return [Unchanged(latest["metadata"]["name"])]  # a late firing: never re-opens a resolved episode
+        return [Create(alert_object_name(alert, following), {**incoming, "episode": following})]
+
+    ends = alert.ends_at or max(now.astimezone(UTC), alert.starts_at)
+    incoming = {**incoming, "endsAt": _rfc3339(ends)}
+    resolvable = [
+        o for o in episodes if o["spec"].get("state") == "firing" and _sortable_time(o["spec"]["startsAt"]) <= ends
+    ]
+    if resolvable:
+        # Normally one; more only where the former startsAt naming left duplicates of one episode.
+        return [_merge(o, incoming) for o in resolvable]
+    if latest is None:
+        return [Create(alert_object_name(alert, following), {**incoming, "episode": following})]
+    if (
+        latest["spec"].get("state") == "resolved"
+        and alert.starts_at <= _end(latest)
+        and _sortable_time(latest["spec"]["startsAt"]) <= ends
+    ):
+        return [_merge(latest, incoming)]  # the latest episode's resolution again
+    if latest["spec"].get("state") == "firing" or ends < _sortable_time(latest["spec"]["startsAt"]):
+        # About an episode before the latest: a resolution older than what is stored changes nothing.
+        return [Unchanged(latest["metadata"]["name"])]
+    # Started after the latest episode ended and already over: an episode whose firing never reached us.
+    return [Create(alert_object_name(alert, following), {**incoming, "episode": following})]
+
+
+def _merge(stored: dict[str, Any], incoming: dict[str, Any]) -> Step:
+    """The delivery joins ``stored``: the earliest start stays (as Alertmanager merges), the latest end wins."""
+    spec = stored.get("spec") or {}
+    wanted = dict(incoming)
+    wanted["startsAt"] = min(spec["startsAt"], incoming["startsAt"], key=_sortable_time)
+    if spec.get("state") == "resolved" and spec.get("endsAt") and incoming.get("endsAt"):
+        wanted["endsAt"] = max(spec["endsAt"], incoming["endsAt"], key=_sortable_time)
+    change = spec_update(spec, wanted)
+    if change is None:
+        return Unchanged(stored["metadata"]["name"])
+    return Update(stored["metadata"]["name"], str(stored["metadata"].get("resourceVersion", "")), change)
+
+
+def _episode_number(obj: dict[str, Any]) -> int:
+    """The stored episode number; 0 for an object named by the former fingerprint + startsAt scheme."""
+    number = (obj.get("spec") or {}).get("episode")
+    return number if isinstance(number, int) and not isinstance(number, bool) else 0
+
+
+def _episode_order(obj: dict[str, Any]) -> tuple[int, datetime]:
+    return _episode_number(obj), _start(obj) or _ZERO_TIME
+
+
+def _start(obj: dict[str, Any]) -> datetime | None:
+    return _parse_time((obj.get("spec") or {}).get("startsAt"))
+
+
+def _end(obj: dict[str, Any]) -> datetime:
+    """When a stored episode ended: ``endsAt``, else (a firing one, or one stored without an end) its start."""
+    spec = obj.get("spec") or {}
+    if spec.get("state") == "firing":
+        return datetime.max.replace(tzinfo=UTC)
+    return _parse_time(spec.get("endsAt")) or _start(obj) or _ZERO_TIME
+
+
+def _sortable_time(value: Any) -> datetime:
+    return _parse_time(value) or _ZERO_TIME
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """A stored RFC 3339 time (the API server checked the format; nanoseconds allowed), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = _TIME.validate_python(value)
+    except ValidationError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _rfc3339(value: datetime) -> str:

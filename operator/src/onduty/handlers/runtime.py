@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from onduty.adapters.kube import Cluster
 from onduty.domain.grouping import GroupingConfig
+from onduty.domain.retention import DEFAULT_ALERT_RETENTION, DEFAULT_INCIDENT_RETENTION
 
 # The operator's own namespace: runbooks there apply to every namespace, and
 # alerts without a usable namespace label are stored there.
@@ -33,6 +35,10 @@ class OperatorConfig:
     # The namespaces Kopf watches (onduty's own among them); (): cluster-wide.
     # Cluster-scoped kinds (RemediationPolicies) are watched either way.
     watch_namespaces: tuple[str, ...] = ()
+    # How long resolved Alerts and Incidents are kept (see onduty.domain.retention
+    # for why these defaults); None: for ever.
+    alert_retention: timedelta | None = DEFAULT_ALERT_RETENTION
+    incident_retention: timedelta | None = DEFAULT_INCIDENT_RETENTION
 
 
 @dataclass
@@ -49,6 +55,11 @@ class Runtime:
     # Judging the concurrency budget and claiming a slot happen under this
     # lock, so two incidents' workers cannot both take the last slot.
     budget_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Alert records waiting to be written to an incident's status, by incident
+    # (handlers/alerts.py): whoever's turn comes writes all that wait in one status
+    # write, so a storm of alerts costs a few writes of the incident, not one each.
+    incident_writes: dict[str, list[object]] = field(default_factory=dict)
+    incident_writes_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def group_lock(self, key: str) -> threading.Lock:
         with self._guard:
