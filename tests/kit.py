@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -368,3 +369,304 @@ def argocd_crd(cluster: Any = None) -> Path:
 
         wait_for(established, timeout=60, what="Argo CD's Application CRD to be Established")
     return path
+
+
+# --- one remediation step through a running operator (the action tests' set-up) ------------------------
+
+
+def apply_manifest(cluster: Any, obj: dict[str, Any]) -> None:
+    cluster.kubectl("apply", "-f", "-", input_=json.dumps(obj))
+
+
+def get_deployment(cluster: Any, namespace: str, name: str = "web") -> dict[str, Any]:
+    return dict(cluster.get_json("deployment", name, "-n", namespace))
+
+
+def open_step_incident(
+    cluster: Any,
+    namespace: str,
+    step: dict[str, Any],
+    *,
+    policy: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+    workload: str = "web",
+) -> str:
+    """A runbook with one step (named ``fix``), a policy allowing it, and a hand-made incident that
+    triggers it on Deployment ``workload``; returns the incident's name."""
+    apply_manifest(
+        cluster,
+        {
+            "apiVersion": "onduty.dev/v1alpha1",
+            "kind": "Runbook",
+            "metadata": {"name": "rb", "namespace": namespace},
+            "spec": {"match": {"alertnames": ["Broken"]}, "remediation": {"steps": [{"name": "fix", **step}]}},
+        },
+    )
+    apply_manifest(
+        cluster,
+        {
+            "apiVersion": "onduty.dev/v1alpha1",
+            "kind": "RemediationPolicy",
+            "metadata": {"name": f"p-{namespace}"},
+            "spec": {"scope": {"namespaces": [namespace]}, "allowedActions": [step["action"]], **(policy or {})},
+        },
+    )
+    name = f"inc-{uuid.uuid4().hex[:6]}"
+    apply_manifest(
+        cluster,
+        {
+            "apiVersion": "onduty.dev/v1alpha1",
+            "kind": "Incident",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "title": "broken",
+                "severity": "critical",
+                "labels": {"alertname": "Broken", **(labels or {})},
+                "workload": {"kind": "Deployment", "name": workload},
+            },
+        },
+    )
+    return name
+
+
+def step_outcome(cluster: Any, namespace: str, name: str, timeout: float = 90) -> dict[str, Any]:
+    """The incident's first action record, once it has a final state and the incident a phase that follows."""
+
+    def probe() -> dict[str, Any] | None:
+        inc = cluster.get_json("incident.onduty.dev", name, "-n", namespace)
+        actions = (inc.get("status") or {}).get("actions") or []
+        finished = actions and actions[0]["state"] in ("Succeeded", "Failed", "Denied", "DryRun")
+        return dict(inc) if finished and inc["status"].get("phase") in ("Mitigated", "Escalated") else None
+
+    try:
+        incident = wait_for(probe, timeout=timeout, what=f"incident {name} to finish its step")
+    except AssertionError as error:  # say where it got stuck
+        status = cluster.get_json("incident.onduty.dev", name, "-n", namespace).get("status") or {}
+        raise AssertionError(
+            f"{error}: {json.dumps({k: status.get(k) for k in ('phase', 'actions', 'timeline')})}"
+        ) from None
+    return dict(incident["status"]["actions"][0])
+
+
+# What runJob accepts by default: a pod that passes the restricted Pod Security Standard.
+RESTRICTED_POD = {
+    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+    "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+}
+RESTRICTED_CONTAINER = {"securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
+
+
+def create_argo_application(cluster: Any, kube: Any, namespace: str, *, automated: dict[str, Any]) -> dict[str, Any]:
+    """An Application ``web`` on Argo CD's real CRD that Argo CD (played by nobody yet) synced twice:
+    revision a…a (history id 0), then b…b (id 1)."""
+    argocd_crd(cluster)
+    source = {"repoURL": "https://git.example.com/shop.git", "path": "web", "targetRevision": "main"}
+    history = [
+        {"id": i, "revision": rev * 40, "deployedAt": f"2026-11-2{i}T10:00:00Z", "source": source}
+        for i, rev in enumerate("ab")
+    ]
+    body = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {
+            "project": "default",
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+            "source": source,
+            "syncPolicy": {"automated": automated},
+        },
+        "status": {"history": history, "sync": {"status": "Synced", "revision": "b" * 40}},
+    }
+    return dict(kube.request("POST", f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications", body=body))
+
+
+# --- what the README claims, through a running operator: shared by the claim tests ----------------------
+
+
+def incident_where(
+    cluster: Any, namespace: str, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = 90
+) -> dict[str, Any]:
+    """The first incident in ``namespace`` whose whole object satisfies ``predicate``; on timeout the
+    failure shows every incident's phase, actions and timeline."""
+    try:
+        return wait_for(
+            lambda: next(
+                (i for i in cluster.get_json("incidents.onduty.dev", "-n", namespace)["items"] if predicate(i)), None
+            ),
+            timeout=timeout,
+            what=what,
+        )
+    except AssertionError as error:
+        seen = [
+            {k: (i.get("status") or {}).get(k) for k in ("phase", "actions", "timeline")}
+            for i in cluster.get_json("incidents.onduty.dev", "-n", namespace)["items"]
+        ]
+        raise AssertionError(f"{error}\n{json.dumps(seen, indent=1)}") from None
+
+
+def timeline_reasons(incident: dict[str, Any]) -> list[str]:
+    return [e["reason"] for e in (incident.get("status") or {}).get("timeline", [])]
+
+
+def verdict_reasons(action: dict[str, Any]) -> dict[str, str]:
+    """guardrail -> reason of an action record's verdicts."""
+    return {v["guardrail"]: v["reason"] for v in action.get("verdicts") or []}
+
+
+def fire_alerts(url: str, *labelsets: dict[str, str]) -> dict[str, Any]:
+    """One webhook notification carrying a firing alert per label set, starting now; the bridge must take it."""
+    now = datetime.now(UTC)
+    code, body = post_json(
+        url + "/api/v1/alerts", am_payload(*(am_alert(labels, starts_at=now) for labels in labelsets))
+    )
+    assert code == 200, body
+    return body
+
+
+def onduty_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The ``onduty`` command as a user runs it (a subprocess of this interpreter)."""
+    return subprocess.run(
+        [sys.executable, "-m", "onduty.cli", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@dataclass
+class EnvConfiguredOperator(OperatorProcess):
+    """``onduty run`` with no option but the connection and the bridge port: the rest (poll interval
+    included, which :class:`OperatorProcess` always passes as a flag) comes from ``env``, as ONDUTY_*."""
+
+    def start(self, *, wait: bool = True) -> OperatorProcess:
+        self.starts += 1
+        args = [
+            sys.executable,
+            "-m",
+            "onduty.cli",
+            self.command,
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--namespace",
+            self.namespace,
+            "--bridge-port",
+            str(self.port),
+            "--liveness",
+            f"http://127.0.0.1:{self.health_port}/healthz",
+            *self.extra_args,
+        ]
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+        )
+        log.close()
+        if wait:
+            wait_for(lambda: self._alive_or_fail() and http_ok(self.url + "/healthz"), timeout=30, what="the bridge")
+            wait_for(
+                lambda: self._alive_or_fail() and http_ok(f"http://127.0.0.1:{self.health_port}/healthz"),
+                timeout=60,
+                what="the operator to be ready",
+            )
+        return self
+
+
+class InFlightWatch:
+    """Remediation actions in flight in some namespaces, counted at every change the API server reports.
+
+    A watch on incidents delivers every write of every incident, in resourceVersion order, without
+    coalescing; so the count after each event is the exact number of actions that are claimed and not
+    finished at that revision (in flight: ``startedAt`` set, ``finishedAt`` not yet: independent of the
+    operator's own counting). An overlap of cap + 1 shows however briefly it lasted, which second-precision
+    timestamps cannot show. A watch that expires (410) or fails is an error of the watch, never a pass::
+
+        with InFlightWatch(cluster.kubeconfig, [namespace]) as flight:
+            ...  # the storm
+            wait_for(lambda: len(flight.finished) == 50)
+        assert flight.errors == [] and flight.peak <= cap
+    """
+
+    def __init__(self, kubeconfig: Path, namespaces: Any) -> None:
+        import threading
+
+        self.kubeconfig = kubeconfig
+        self.namespaces = frozenset(namespaces)
+        self.peak = 0
+        self.peak_actions: list[str] = []  # namespace/incident/action id of each action in flight at the peak
+        self.events = 0
+        self.claimed: set[str] = set()  # every action id seen in flight
+        self.finished: set[str] = set()  # every action id seen finished after it was seen in flight
+        self.errors: list[str] = []
+        self._in_flight: dict[tuple[str, str], set[str]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="in-flight-watch")
+
+    def __enter__(self) -> InFlightWatch:
+        self._thread.start()
+        if not self._ready.wait(60):
+            raise AssertionError("the incident watch did not start within 60 s")
+        if self.errors:
+            raise AssertionError(f"the incident watch failed: {self.errors}")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _observe(self, kind: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        if meta.get("namespace") not in self.namespaces:
+            return
+        key = (meta["namespace"], meta["name"])
+        actions = (obj.get("status") or {}).get("actions") or []
+        flying = {a["id"] for a in actions if a.get("startedAt") and not a.get("finishedAt")}
+        done = {a["id"] for a in actions if a.get("startedAt") and a.get("finishedAt")}
+        with self._lock:
+            self.events += 1
+            if kind == "DELETED":
+                flying = set()
+            self._in_flight[key] = flying
+            self.claimed |= flying
+            self.finished |= done & self.claimed
+            total = sum(len(ids) for ids in self._in_flight.values())
+            if total > self.peak:
+                self.peak = total
+                self.peak_actions = sorted(
+                    f"{ns}/{name}/{i}" for (ns, name), ids in self._in_flight.items() for i in ids
+                )
+
+    def _run(self) -> None:
+        from kubernetes import client, watch
+
+        from onduty.adapters.kube import load_client
+
+        api = load_client(self.kubeconfig)
+        custom = client.CustomObjectsApi(api)
+        try:
+            listed = custom.list_cluster_custom_object("onduty.dev", "v1alpha1", "incidents")
+            for item in listed["items"]:
+                self._observe("ADDED", item)
+            version = listed["metadata"]["resourceVersion"]
+            self._ready.set()
+            while not self._stop.is_set():
+                stream = watch.Watch()
+                # A short server-side timeout: the loop notices a stop, and resumes from the last version seen.
+                for event in stream.stream(
+                    custom.list_cluster_custom_object,
+                    "onduty.dev",
+                    "v1alpha1",
+                    "incidents",
+                    resource_version=version,
+                    timeout_seconds=2,
+                ):
+                    obj = event["raw_object"]
+                    version = obj["metadata"]["resourceVersion"]
+                    if event["type"] != "BOOKMARK":
+                        self._observe(event["type"], obj)
+        except Exception as error:  # an expired or broken watch: the count is not exact any more
+            self.errors.append(repr(error))
+        finally:
+            self._ready.set()
+            api.close()

@@ -5,74 +5,17 @@ what it changes, its bounds, its dry run, and what a SIGKILL in the middle does.
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
-from kit import REPO, argocd_crd, deployment_manifest, wait_for
+from kit import REPO, RESTRICTED_CONTAINER, deployment_manifest, get_deployment, wait_for
 
-
-def apply(cluster, obj):
-    cluster.kubectl("apply", "-f", "-", input_=json.dumps(obj))
-
-
-def setup(cluster, namespace, step, *, policy=None, labels=None, workload="web"):
-    """A runbook with one step, a policy allowing it, and a hand-made incident that triggers it."""
-    apply(
-        cluster,
-        {
-            "apiVersion": "onduty.dev/v1alpha1",
-            "kind": "Runbook",
-            "metadata": {"name": "rb", "namespace": namespace},
-            "spec": {"match": {"alertnames": ["Broken"]}, "remediation": {"steps": [{"name": "fix", **step}]}},
-        },
-    )
-    apply(
-        cluster,
-        {
-            "apiVersion": "onduty.dev/v1alpha1",
-            "kind": "RemediationPolicy",
-            "metadata": {"name": f"p-{namespace}"},
-            "spec": {"scope": {"namespaces": [namespace]}, "allowedActions": [step["action"]], **(policy or {})},
-        },
-    )
-    name = f"inc-{uuid.uuid4().hex[:6]}"
-    apply(
-        cluster,
-        {
-            "apiVersion": "onduty.dev/v1alpha1",
-            "kind": "Incident",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {
-                "title": "broken",
-                "severity": "critical",
-                "labels": {"alertname": "Broken", **(labels or {})},
-                "workload": {"kind": "Deployment", "name": workload},
-            },
-        },
-    )
-    return name
-
-
-def outcome(cluster, namespace, name, timeout=90):
-    def probe():
-        inc = cluster.get_json("incident.onduty.dev", name, "-n", namespace)
-        actions = (inc.get("status") or {}).get("actions") or []
-        finished = actions and actions[0]["state"] in ("Succeeded", "Failed", "Denied", "DryRun")
-        return inc if finished and inc["status"].get("phase") in ("Mitigated", "Escalated") else None
-
-    try:
-        incident = wait_for(probe, timeout=timeout, what=f"incident {name} to finish its step")
-    except AssertionError as error:  # say where it got stuck
-        status = cluster.get_json("incident.onduty.dev", name, "-n", namespace).get("status") or {}
-        raise AssertionError(
-            f"{error}: {json.dumps({k: status.get(k) for k in ('phase', 'actions', 'timeline')})}"
-        ) from None
-    return incident["status"]["actions"][0]
-
-
-def get_deployment(cluster, namespace, name="web"):
-    return cluster.get_json("deployment", name, "-n", namespace)
+# The set-up these tests share with test_crash_points lives in kit; here under its short names.
+from kit import RESTRICTED_POD as RESTRICTED
+from kit import apply_manifest as apply
+from kit import create_argo_application as create_application
+from kit import open_step_incident as setup
+from kit import step_outcome as outcome
 
 
 def test_scale_by_a_factor_within_the_blast_radius(cluster, namespace, deployment, operator):
@@ -235,14 +178,6 @@ def test_cordoning_the_last_schedulable_node_is_refused(cluster, namespace, depl
     assert cluster.get_json("node", "kwok-node-0")["spec"].get("unschedulable") is not True
 
 
-# What runJob accepts by default: a pod that passes the restricted Pod Security Standard.
-RESTRICTED = {
-    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-    "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
-}
-RESTRICTED_CONTAINER = {"securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
-
-
 def test_run_job_runs_the_template_to_completion(cluster, namespace, deployment, operator):
     template = {
         "spec": {
@@ -333,29 +268,6 @@ def test_helm_rollback_through_the_operator_shows_in_helm_history(cluster, names
     ]
     image = get_deployment(cluster, namespace, "shop")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "registry.local/demo:1.0"
-
-
-def create_application(cluster, kube, namespace, *, automated):
-    """An Application on the real CRD that Argo CD (played by nobody yet) synced twice: a, then b."""
-    argocd_crd(cluster)
-    source = {"repoURL": "https://git.example.com/shop.git", "path": "web", "targetRevision": "main"}
-    history = [
-        {"id": i, "revision": rev * 40, "deployedAt": f"2026-11-2{i}T10:00:00Z", "source": source}
-        for i, rev in enumerate("ab")
-    ]
-    body = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "web"},
-        "spec": {
-            "project": "default",
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
-            "source": source,
-            "syncPolicy": {"automated": automated},
-        },
-        "status": {"history": history, "sync": {"status": "Synced", "revision": "b" * 40}},
-    }
-    return kube.request("POST", f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications", body=body)
 
 
 def test_argo_rollback_through_the_operator_notes_out_of_sync(cluster, namespace, deployment, operator, kube):
@@ -469,4 +381,58 @@ def test_dry_run_of_each_action_changes_nothing(cluster, namespace, deployment, 
     assert sorted(p["metadata"]["uid"] for p in cluster.get_json("pods", "-n", namespace)["items"]) == pods
     assert cluster.get_json("jobs", "-n", namespace)["items"] == []
     assert not cluster.get_json("node", "kwok-node-0")["spec"].get("unschedulable")
-    assert len(nodes) >= 1
+    # Every node keeps its schedulability (one that an earlier test's cleanup took away meanwhile is no change).
+    was = {n["metadata"]["name"]: bool(n["spec"].get("unschedulable")) for n in nodes}
+    now = {n["metadata"]["name"]: bool(n["spec"].get("unschedulable")) for n in cluster.get_json("nodes")["items"]}
+    assert "kwok-node-0" in was and {name: now.get(name, before) for name, before in was.items()} == was
+
+
+def test_argo_rollback_waits_while_argo_cd_runs_its_own_operation(cluster, namespace, deployment, operator, kube):
+    from argocd_standin import ArgoStandIn
+
+    create_application(cluster, kube, namespace, automated={"prune": True})
+    path = f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications/web"
+    # Argo CD is syncing on its own: a rollback must wait for it, not be refused for good.
+    kube.request(
+        "PATCH",
+        path,
+        body={
+            "status": {
+                "operationState": {
+                    "phase": "Running",
+                    "startedAt": "2026-11-30T09:59:00Z",
+                    "operation": {"sync": {"revision": "b" * 40}},
+                }
+            }
+        },
+        content_type="application/merge-patch+json",
+    )
+    name = setup(
+        cluster, namespace, {"action": "argoRollback", "application": "web"}, policy={"allowSuspendAutomatedSync": True}
+    )
+    wait_for(
+        lambda: (
+            "OperationInProgress"
+            in [
+                e["reason"]
+                for e in (cluster.get_json("incident.onduty.dev", name, "-n", namespace).get("status") or {}).get(
+                    "timeline", []
+                )
+            ]
+        ),
+        what="the rollback to wait for Argo CD's own operation",
+    )
+    assert "operation" not in kube.request("GET", path)
+    waiting = (cluster.get_json("incident.onduty.dev", name, "-n", namespace).get("status") or {}).get("actions") or []
+    assert [a["state"] for a in waiting] in ([], ["Pending"])  # claimed at most, never applied or denied
+
+    kube.request(
+        "PATCH",
+        path,
+        body={"status": {"operationState": {"phase": "Succeeded", "finishedAt": "2026-11-30T10:00:00Z"}}},
+        content_type="application/merge-patch+json",
+    )
+    with ArgoStandIn(kube, namespace):
+        action = outcome(cluster, namespace, name)
+    assert action["state"] == "Succeeded", action
+    assert kube.request("GET", path)["status"]["history"][-1]["revision"] == "a" * 40

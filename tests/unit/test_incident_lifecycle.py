@@ -1,8 +1,9 @@
-"""An incident's lifecycle: opening, alerts joining and resolving, triage and its outcome."""
+"""An incident's lifecycle: opening, alerts joining and resolving (however many), triage and its outcome."""
 
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -202,7 +203,7 @@ def test_a_resolved_incident_is_resolved_only_once() -> None:
     late = _alert(status, "b", "resolved", 6)
 
     assert again == []
-    assert [e.reason for e in late] == ["AlertJoined"]
+    assert late == []  # an alert the incident never counted firing: nothing to record
     assert _reasons(status).count("IncidentResolved") == 1
     assert status["resolvedAt"] == "2024-05-01T12:02:00Z"
 
@@ -269,3 +270,141 @@ def test_escalating_a_resolved_incident_keeps_it_resolved() -> None:
 
     assert status["phase"] == "Resolved"
     assert incidents.is_resolved(status)
+
+
+# --- many alerts: a bounded status with exact counts ----------------------------------------------
+
+
+def _many(status: dict[str, Any], names: list[str], state: str, minute: int = 1) -> list[Any]:
+    entries: list[Any] = []
+    for name in names:
+        entries += _alert(status, name, state, minute)
+    return entries
+
+
+def _listed(status: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(a["name"], a["state"]) for a in status["alerts"]]
+
+
+def _counts(status: dict[str, Any]) -> tuple[int, int, int, int]:
+    return status["firingAlerts"], status["resolvedAlerts"], status["totalAlerts"], status["alertsDropped"]
+
+
+def test_six_hundred_alerts_fit_the_bound_and_every_one_is_counted() -> None:
+    status = _opened()
+    names = [f"a-{i}" for i in range(600)]
+
+    entries = _many(status, names, "firing")
+
+    limit = incidents.ALERT_ENTRIES_LIMIT
+    assert _counts(status) == (600, 0, 600, 600 - limit)
+    assert _listed(status) == [(name, "firing") for name in names[-limit:]]  # the newest
+    assert len(status["unlistedFiringAlerts"]) == 600 - limit
+    # One entry per alert while a reader can follow them, then one saying the rest are only counted.
+    assert [e.reason for e in entries] == ["AlertJoined"] * incidents.ALERT_TIMELINE_LIMIT + ["ManyAlerts"]
+    assert len(status["timeline"]) == 1 + incidents.ALERT_TIMELINE_LIMIT + 1  # opened, joined, many
+    assert status["phase"] == "Open"
+
+
+def test_the_incident_resolves_with_its_last_alert_whether_listed_or_not() -> None:
+    status = _opened()
+    names = [f"a-{i}" for i in range(600)]
+    _many(status, names, "firing")
+
+    _many(status, names[:-1], "resolved", minute=2)  # the oldest first: most of them were not listed
+    assert _counts(status)[:3] == (1, 599, 600)
+    assert status["phase"] == "Open"
+    assert "unlistedFiringAlerts" not in status
+
+    entries = _alert(status, names[-1], "resolved", 3)
+
+    assert _counts(status)[:3] == (0, 600, 600)
+    assert [e.reason for e in entries] == ["IncidentResolved"]
+    assert entries[0].message == "all 600 alert(s) of the incident resolved"
+    assert len(status["alerts"]) <= incidents.ALERT_ENTRIES_LIMIT
+
+
+def test_firing_alerts_are_listed_before_resolved_ones() -> None:
+    status = _opened()
+    first = [f"a-{i}" for i in range(100)]
+    later = [f"b-{i}" for i in range(50)]
+    _many(status, first, "firing")
+    _many(status, first[:50], "resolved", minute=2)
+    assert sum(1 for _, state in _listed(status) if state == "resolved") == 50
+
+    _many(status, later, "firing", minute=3)
+
+    assert _listed(status) == [(name, "firing") for name in first[50:] + later]
+    assert _counts(status) == (100, 50, 150, 50)
+
+
+def test_every_alert_recorded_again_changes_nothing() -> None:
+    # What an operator restart does: Kopf resumes every Alert and records it again.
+    status = _opened()
+    names = [f"a-{i}" for i in range(300)]
+    _many(status, names, "firing")
+    _many(status, names[::3], "resolved", minute=2)
+    before = copy.deepcopy(status)
+
+    replayed = [_alert(status, name, "resolved" if i % 3 == 0 else "firing", 4) for i, name in enumerate(names)]
+
+    assert all(entries == [] for entries in replayed)
+    assert status == before
+
+
+def test_the_status_stays_small_however_many_alerts_fire() -> None:
+    status = _opened()
+
+    _many(status, [f"kubepodcrashlooping-3b0d1a4c6f2e9d87-{i}" for i in range(3000)], "firing")
+
+    assert len(json.dumps(status)) < 100_000  # etcd's limit is 1.5 MiB; the CRD allows 500 entries
+    assert len(status["alerts"]) == incidents.ALERT_ENTRIES_LIMIT
+    assert status["firingAlerts"] == 3000
+
+
+def test_an_incident_recorded_before_the_bound_is_bounded_and_keeps_its_counts() -> None:
+    status = _opened()
+    status["alerts"] = [
+        {"name": f"a-{i}", "alertname": "X", "state": "resolved" if i < 200 else "firing", "startsAt": ""}
+        for i in range(500)
+    ]
+    status["firingAlerts"] = 300
+
+    _alert(status, "a-499", "resolved")
+
+    assert _counts(status) == (299, 201, 500, 400)
+    assert _listed(status) == [(f"a-{i}", "firing") for i in range(399, 499)]  # firing first, the newest
+    assert len(status["unlistedFiringAlerts"]) == 299 - 100
+
+
+def test_more_firing_alerts_than_it_can_remember_stop_it_resolving_by_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(incidents, "UNLISTED_FIRING_LIMIT", 3)
+    status = _opened()
+    names = [f"a-{i}" for i in range(incidents.ALERT_ENTRIES_LIMIT + 5)]
+
+    entries = _many(status, names, "firing")
+    _many(status, names, "resolved", minute=2)
+
+    assert status["alertsUntracked"] is True
+    assert [e.reason for e in entries].count("AlertsUntracked") == 1
+    assert next(e for e in entries if e.reason == "AlertsUntracked").type == "Warning"
+    assert status["phase"] == "Open"  # never resolved while alerts it lost track of may fire
+
+
+# --- Alertmanager cutting alerts of the group ------------------------------------------------------
+
+
+def test_alerts_alertmanager_left_out_are_recorded_at_their_largest() -> None:
+    status = _opened()
+
+    first = incidents.record_truncation(status, 5, now=at(1))
+    smaller = incidents.record_truncation(status, 3, now=at(2))
+    none = incidents.record_truncation(status, 0, now=at(3))
+    larger = incidents.record_truncation(status, 8, now=at(4))
+
+    assert [(e.reason, e.type) for e in first] == [("AlertsTruncated", "Warning")]
+    assert "left 5 alert(s) of this group out" in first[0].message
+    assert smaller == none == []
+    assert [e.reason for e in larger] == ["AlertsTruncated"]
+    assert status["truncatedAlerts"] == 8
+    assert _reasons(status).count("AlertsTruncated") == 2

@@ -169,6 +169,8 @@ def rollback(
             )
             return _refused(refusal, release, namespace)
         plan = helm.plan_rollback(records, to_revision, now(), action_id, release=release, namespace=namespace)
+        if isinstance(plan, Refusal) and plan.reason == "AlreadyApplied":
+            return _already_applied(plan, records, release, namespace, action_id)
         if isinstance(plan, Refusal):
             return _refused(plan, release, namespace)
         try:
@@ -178,6 +180,18 @@ def rollback(
                 raise
             log.info("revision of %s/%s was taken while a rollback was planned; planning again", namespace, release)
     raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _already_applied(
+    refusal: Refusal, records: list[dict[str, Any]], release: str, namespace: str, action_id: str
+) -> HelmRollbackResult:
+    """The rollback ``action_id`` ran to its end: say which revisions it wrote (the record a restart needs)."""
+    ours = helm.action_record(records, action_id)
+    new_revision = helm.revision_of(ours) if ours else 0
+    target = helm.rollback_target(ours) if ours else None
+    return HelmRollbackResult(
+        "AlreadyApplied", refusal.reason, refusal.message, release, namespace, target or 0, new_revision
+    )
 
 
 def _refused(refusal: Refusal, release: str, namespace: str) -> HelmRollbackResult:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,16 @@ DEFAULT_TIMEOUT = (3.0, 15.0)
 # Optimistic-concurrency retries on 409: a handful suffices; contention on one
 # incident comes from at most a few alerts and the remediation worker.
 CONFLICT_RETRIES = 8
+# Backoff between those retries: exponential from 50 ms, capped at 2 s, with full
+# jitter so writers that collided once do not collide again in step.
+CONFLICT_BACKOFF_BASE = 0.05
+CONFLICT_BACKOFF_CAP = 2.0
+
+
+def conflict_backoff(attempt: int, *, rand: Callable[[float, float], float] = random.uniform) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based) after a conflict: full jitter."""
+    return rand(0.0, min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF_BASE * 2**attempt))
+
 
 WORKLOAD_PATHS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
 
@@ -225,12 +236,15 @@ class Cluster:
                 return self.merge_patch(plural, namespace, name, patch, status=True), result
             except Conflict:
                 log.debug("conflict writing %s %s/%s status, attempt %d", plural, namespace, name, attempt + 1)
-                time.sleep(0.01 * (attempt + 1))
+                time.sleep(conflict_backoff(attempt))
         raise ApiUnavailable(f"{plural} {namespace}/{name}: status kept changing under {CONFLICT_RETRIES} attempts")
 
     # --- workloads and namespaces -------------------------------------------------------
     @staticmethod
     def workload_path(kind: str, namespace: str, name: str) -> str:
+        """The path of an action's target: a workload, or (a node-scoped incident's) a Node, cluster-scoped."""
+        if kind == "Node":
+            return f"/api/v1/nodes/{segment(name)}"
         if kind not in WORKLOAD_PATHS:
             raise ApiRejected(f"workload kind {kind!r} is not one of {', '.join(WORKLOAD_PATHS)}", status=400)
         return f"/apis/apps/v1/namespaces/{segment(namespace)}/{WORKLOAD_PATHS[kind]}/{segment(name)}"

@@ -569,11 +569,16 @@ def _resume(ours: dict[str, Any], history: list[dict[str, Any]], action_id: str,
             f"{revision_of(history[-1])} was written after it; not finishing it.",
         )
     before = [r for r in history if revision_of(r) < revision]
-    match = _ROLLBACK_TO.match(str((ours.get("info") or {}).get("description", "")))
-    target_revision = int(match.group(1)) if match else 0
+    target_revision = rollback_target(ours) or 0
     return _plan(
         ours, target_revision=target_revision, previous=before[-1] if before else {}, history=history, resume=True
     )
+
+
+def rollback_target(record: Mapping[str, Any]) -> int | None:
+    """The revision a rollback revision went back to, from Helm's description ``Rollback to N``."""
+    match = _ROLLBACK_TO.match(str((record.get("info") or {}).get("description", "")))
+    return int(match.group(1)) if match else None
 
 
 def _plan(

@@ -13,7 +13,8 @@ back with optimistic concurrency, so these edits are never lost to a race.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -26,8 +27,8 @@ from onduty.domain.timeline import Entry
 from onduty.domain.workloads import Workload
 
 Phase = Literal["Open", "Remediating", "Mitigated", "Escalated", "Resolved"]
-ActionState = Literal["Pending", "AwaitingApproval", "Applied", "Succeeded", "Failed", "Denied", "DryRun"]
-TERMINAL: tuple[str, ...] = ("Succeeded", "Failed", "Denied", "DryRun")
+ActionState = Literal["Pending", "AwaitingApproval", "Applied", "Succeeded", "Failed", "Denied", "DryRun", "Closed"]
+TERMINAL: tuple[str, ...] = ("Succeeded", "Failed", "Denied", "DryRun", "Closed")
 
 COND_RUNBOOK = "RunbookMatched"
 COND_REMEDIATED = "Remediated"
@@ -68,37 +69,229 @@ def open_incident(status: dict[str, Any], *, now: datetime, title: str, workload
 def record_alert(
     status: dict[str, Any], *, name: str, state: str, alertname: str, starts_at: str, now: datetime
 ) -> list[Entry]:
-    """An alert joined the incident or changed state. Resolves the incident when none fire."""
+    """An alert joined the incident or changed state. Resolves the incident when none fire.
+
+    Bounded however many alerts join: ``alerts`` lists at most
+    :data:`ALERT_ENTRIES_LIMIT` (firing ones before resolved ones, then the
+    newest), ``firingAlerts``/``resolvedAlerts``/``totalAlerts`` count every
+    one, ``alertsDropped`` says how many are not listed, and a firing alert
+    that is not listed is remembered by a hash of its name so its resolution
+    still counts. The same delivery again changes nothing. A resolution of an
+    alert the incident never counted as firing adds nothing: it never fired
+    here, or its resolution was counted already.
+    """
     alerts = [dict(a) for a in status.get("alerts") or []]
+    unlisted = [str(d) for d in status.get("unlistedFiringAlerts") or []]
+    firing, resolved, total = _alert_counts(status, alerts, unlisted)
+    digest = alert_digest(name)
     known = next((a for a in alerts if a.get("name") == name), None)
-    entries: list[Entry] = []
-    if known is None:
+    joined = False
+    if known is not None:
+        if known.get("state") == state:
+            return []
+        moved = 1 if state == "resolved" else -1
+        firing, resolved = max(firing - moved, 0), max(resolved + moved, 0)
+        alerts.remove(known)
+        alerts.append({**known, "state": state})  # the newest change: listed longest among its kind
+    elif digest in unlisted:
+        if state == "firing":
+            return []
+        unlisted.remove(digest)
+        firing, resolved = max(firing - 1, 0), resolved + 1
         alerts.append({"name": name, "alertname": alertname, "state": state, "startsAt": starts_at})
-        entries.append(Entry("AlertJoined", f"alert {name} ({alertname}, {state}) joined the incident"))
-    elif known.get("state") != state:
-        known["state"] = state
-        if state == "resolved":
+    elif state == "firing":
+        firing, total, joined = firing + 1, total + 1, True
+        alerts.append({"name": name, "alertname": alertname, "state": state, "startsAt": starts_at})
+    else:
+        return []
+    alerts, unlisted, untracked = _bound_alerts(alerts, unlisted)
+    status.update(
+        alerts=alerts,
+        firingAlerts=firing,
+        resolvedAlerts=resolved,
+        totalAlerts=total,
+        alertsDropped=total - len(alerts),
+    )
+    if unlisted:
+        status["unlistedFiringAlerts"] = unlisted
+    else:
+        status.pop("unlistedFiringAlerts", None)
+    entries: list[Entry] = []
+    if total <= ALERT_TIMELINE_LIMIT:  # one by one while a reader can follow them; past that the counts tell
+        if joined:
+            entries.append(Entry("AlertJoined", f"alert {name} ({alertname}, {state}) joined the incident"))
+        elif state == "resolved":
             entries.append(Entry("AlertResolved", f"alert {name} ({alertname}) resolved"))
-    status["alerts"] = alerts
-    status["firingAlerts"] = sum(1 for a in alerts if a.get("state") == "firing")
+    elif joined and total == ALERT_TIMELINE_LIMIT + 1:
+        entries.append(
+            Entry(
+                "ManyAlerts",
+                f"more than {ALERT_TIMELINE_LIMIT} alerts joined: the timeline no longer records them one by one;"
+                " firingAlerts, resolvedAlerts and totalAlerts count every one, and status.alerts lists up to"
+                f" {ALERT_ENTRIES_LIMIT} (firing before resolved, then the newest)",
+            )
+        )
+    if untracked and not status.get("alertsUntracked"):
+        status["alertsUntracked"] = True
+        entries.append(
+            Entry(
+                "AlertsUntracked",
+                f"more than {UNLISTED_FIRING_LIMIT + ALERT_ENTRIES_LIMIT} alerts fire at once: the incident cannot"
+                " tell when every one has resolved and will not resolve by itself; resolve it by hand",
+                "Warning",
+            )
+        )
     for entry in entries:
         timeline.append(status, entry, now)
-    if alerts and status["firingAlerts"] == 0 and not is_resolved(status):
+    if total and firing == 0 and not status.get("alertsUntracked") and not is_resolved(status):
         entries += resolve(
-            status, now=now, reason="AlertsResolved", message=f"all {len(alerts)} alert(s) of the incident resolved"
+            status, now=now, reason="AlertsResolved", message=f"all {total} alert(s) of the incident resolved"
         )
     return entries
 
 
+# status.alerts lists at most this many alerts: 100 entries of ~150 bytes keep the
+# incident readable in `kubectl get -o yaml` and ~15 KiB of it. The counts cover
+# every alert, so nothing is lost but the detail. The CRD allows 500, so incidents
+# written before this bound stay valid.
+ALERT_ENTRIES_LIMIT = 100
+# Firing alerts that are not listed are remembered by a hash of their name (~15
+# bytes each) so their resolution still counts: 10 000 of them is ~150 KiB, far
+# below etcd's 1.5 MiB object limit. An incident with more firing alerts at once
+# is past reading alert by alert; it then stops resolving by itself (and says so)
+# rather than resolving while alerts it lost track of still fire.
+UNLISTED_FIRING_LIMIT = 10_000
+# 12 hex digits (48 bits): two of 10 000 names share one with a chance of ~2e-7.
+_DIGEST_CHARS = 12
+# The timeline records alerts joining and resolving one by one for the first 20:
+# the timeline keeps 200 entries, and a storm of alerts must not push out what
+# was done about them (the runbook, the actions) before the post-mortem reads it.
+ALERT_TIMELINE_LIMIT = 20
+
+
+def alert_digest(name: str) -> str:
+    """The short, stable hash by which an incident remembers an alert it does not list."""
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_CHARS]
+
+
+def _alert_counts(status: dict[str, Any], alerts: list[dict[str, Any]], unlisted: list[str]) -> tuple[int, int, int]:
+    """(firing, resolved, total): as recorded, or for an incident recorded before the counts, from its list."""
+    if "totalAlerts" in status:
+        return (
+            int(status.get("firingAlerts") or 0),
+            int(status.get("resolvedAlerts") or 0),
+            int(status.get("totalAlerts") or 0),
+        )
+    firing = sum(1 for a in alerts if a.get("state") == "firing") + len(unlisted)
+    resolved = sum(1 for a in alerts if a.get("state") == "resolved")
+    return firing, resolved, firing + resolved
+
+
+def _bound_alerts(alerts: list[dict[str, Any]], unlisted: list[str]) -> tuple[list[dict[str, Any]], list[str], int]:
+    """Keep at most ALERT_ENTRIES_LIMIT entries: the oldest resolved ones go first, then the oldest firing ones.
+
+    A firing entry that goes is remembered by its digest (up to UNLISTED_FIRING_LIMIT);
+    returns the entries, the digests and how many firing alerts could not be remembered.
+    """
+    alerts, unlisted, untracked = list(alerts), list(unlisted), 0
+    while len(alerts) > ALERT_ENTRIES_LIMIT:
+        index = next((i for i, a in enumerate(alerts) if a.get("state") != "firing"), 0)
+        gone = alerts.pop(index)
+        if gone.get("state") != "firing":
+            continue
+        if len(unlisted) < UNLISTED_FIRING_LIMIT:
+            unlisted.append(alert_digest(str(gone.get("name", ""))))
+        else:
+            untracked += 1
+    return alerts, unlisted, untracked
+
+
+def record_truncation(status: dict[str, Any], truncated: int, *, now: datetime) -> list[Entry]:
+    """Alertmanager left ``truncated`` alerts of the group out of a notification (its ``max_alerts``).
+
+    ``truncatedAlerts`` keeps the largest number reported; each new maximum is a
+    timeline entry (and Event), so a reader knows the incident does not see the
+    whole group.
+    """
+    if truncated <= int(status.get("truncatedAlerts") or 0):
+        return []
+    status["truncatedAlerts"] = truncated
+    entry = Entry(
+        "AlertsTruncated",
+        f"Alertmanager left {truncated} alert(s) of this group out of its notification (the receiver's"
+        " max_alerts): the incident does not see them; Alertmanager shows the whole group",
+        "Warning",
+    )
+    timeline.append(status, entry, now)
+    return [entry]
+
+
 def resolve(status: dict[str, Any], *, now: datetime, reason: str, message: str) -> list[Entry]:
+    """Resolve the incident, closing every action still open with a recorded outcome.
+
+    Automation stops with the incident (its worker is cancelled), so an action
+    left ``Pending``, ``AwaitingApproval`` or ``Applied`` would otherwise stay
+    "in flight" for ever and hold a concurrency slot that nobody frees.
+    """
     if is_resolved(status):
         return []
+    entries = close_open_actions(status, now=now)
     status["phase"] = "Resolved"
     status["resolvedAt"] = rfc3339(now)
     timeline.set_condition(status, type_=COND_RESOLVED, true=True, reason=reason, message=message, now=now)
     entry = Entry("IncidentResolved", message)
     timeline.append(status, entry, now)
-    return [entry]
+    return [*entries, entry]
+
+
+OPEN_STATES = ("Pending", "AwaitingApproval", "Applied")
+
+
+def close_open_actions(status: dict[str, Any], *, now: datetime) -> list[Entry]:
+    """Give every open action its final state: never run (``Denied``) or run and not verified (``Closed``)."""
+    entries = []
+    for action in list(status.get("actions") or []):
+        if action.get("state") not in OPEN_STATES:
+            continue
+        started = action["state"] == "Applied" or bool(action.get("startedAt"))
+        if started:
+            action.update(
+                state="Closed",
+                reason="IncidentResolved",
+                message="the incident resolved before the action was verified; its effect was not judged",
+            )
+        else:
+            action.update(
+                state="Denied", reason="IncidentResolved", message="the incident resolved before the action ran"
+            )
+        action["finishedAt"] = rfc3339(now)
+        put_action(status, action)
+        entry = Entry("RemediationClosed", f"{action['action']} of {_target(action)}: {action['message']}")
+        timeline.append(status, entry, now)
+        entries.append(entry)
+    return entries
+
+
+def in_flight(incidents: Iterable[Mapping[str, Any]], *, namespace: str, exclude: str) -> tuple[int, int]:
+    """Actions started and not finished, cluster-wide and in ``namespace``, from the incidents' statuses.
+
+    Started: ``Applied``, or ``Pending`` with ``startedAt`` (claimed, maybe
+    acting). A resolved incident holds no slot whatever its records say, and
+    ``exclude`` (the action being judged, resuming its own claim) is not counted.
+    """
+    cluster_wide = here = 0
+    for incident in incidents:
+        status = incident.get("status") or {}
+        if is_resolved(status):
+            continue
+        for action in status.get("actions") or []:
+            started = action.get("state") == "Applied" or (
+                action.get("state") == "Pending" and bool(action.get("startedAt"))
+            )
+            if started and action.get("id") != exclude:
+                cluster_wide += 1
+                here += (incident.get("metadata") or {}).get("namespace") == namespace
+    return cluster_wide, here
 
 
 def record_runbook(status: dict[str, Any], runbook: RunbookRef | None, *, now: datetime) -> list[Entry]:
@@ -251,10 +444,14 @@ def request_approval(
         verdicts=[v.to_dict() for v in verdicts],
     )
     put_action(status, action)
+    # Commands a human can paste as they are. The action id (<incident uid>.<step>) names the incident
+    # too; its namespace is the target's, which is always the incident's own (onduty.domain.trust).
+    namespace = (action.get("target") or {}).get("namespace")
+    command = f"-n {namespace} {action['id']}" if namespace else action["id"]
     entry = Entry(
         "ApprovalRequired",
         f"{action['action']} of {_target(action)} waits for approval until {rfc3339(expires)}: "
-        f"onduty approve {action['id']} (or annotate the incident onduty.dev/approve={action['step']})",
+        f"`onduty approve {command}` lets it run, `onduty reject {command}` refuses it",
         "Warning",
     )
     timeline.append(status, entry, now)

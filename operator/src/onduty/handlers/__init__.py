@@ -8,6 +8,8 @@ the CLI each get their own.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -15,9 +17,9 @@ import kopf
 
 from onduty import GROUP, VERSION
 from onduty.domain import incidents
-from onduty.domain.policies import Policy, parse_policy
+from onduty.domain.policies import InvalidPolicy, Policy, parse_policy
 from onduty.domain.runbooks import RunbookRef
-from onduty.handlers import alerts, runbooks
+from onduty.handlers import alerts, retention, runbooks
 from onduty.handlers.remediation import IncidentWorker
 from onduty.handlers.runtime import Runtime
 
@@ -62,7 +64,7 @@ def build_registry() -> kopf.OperatorRegistry:
 
     # --- remediation policies -----------------------------------------------------
     @kopf.index(GROUP, VERSION, "remediationpolicies", id="policies", registry=registry)
-    def policies_index(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Policy]:
+    def policies_index(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Policy | InvalidPolicy]:
         return runbooks.policy_entry(name, dict(spec))
 
     @kopf.on.resume(GROUP, VERSION, "remediationpolicies", id="accept_policy", registry=registry)
@@ -91,14 +93,34 @@ def build_registry() -> kopf.OperatorRegistry:
         assert namespace is not None  # incidents are namespaced
         index: kopf.Index[str, RunbookRef] = kwargs["runbooks_by_alertname"]
 
-        policy_index: kopf.Index[str, Policy] = kwargs["policies"]
+        policy_index: kopf.Index[str, Policy | InvalidPolicy] = kwargs["policies"]
 
         def candidates(alertname: str) -> list[RunbookRef]:
             return list(index.get(alertname, []))
 
-        def in_force() -> list[Policy]:
+        def in_force() -> list[Policy | InvalidPolicy]:
             return list(policy_index.get("all", []))
 
-        await IncidentWorker(_runtime(memo), namespace, name, candidates, in_force).run()
+        await IncidentWorker(_runtime(memo), namespace, name, candidates, in_force).remediate()
+
+    # --- retention, and Alertmanager's truncation reaching an incident ------------
+    # Resolved Alerts and Incidents go after --alert-retention / --incident-retention:
+    # one sweep runs with the operator (handlers/retention.py says why not a daemon per object).
+    @kopf.on.startup(id="start_retention", registry=registry)
+    async def start_retention(memo: kopf.Memo, **_: Any) -> None:
+        memo.retention_sweep = asyncio.create_task(retention.sweep_forever(_runtime(memo)))
+
+    @kopf.on.cleanup(id="stop_retention", registry=registry)
+    async def stop_retention(memo: kopf.Memo, **_: Any) -> None:
+        task = memo.get("retention_sweep")
+        if isinstance(task, asyncio.Task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # A redelivery that only changes truncatedAlerts (state unchanged) still reaches the incident.
+    @kopf.on.update(GROUP, VERSION, "alerts", field="spec.truncatedAlerts", id="alert_truncated", registry=registry)
+    async def alert_truncated(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        await alerts.reconcile_alert(_runtime(memo), dict(body))
 
     return registry

@@ -40,7 +40,7 @@ from onduty.adapters.kube import Cluster, NotFound, segment
 from onduty.domain import argocd as argo_domain
 from onduty.domain import podsecurity, trust
 from onduty.domain.alerts import rfc3339
-from onduty.domain.policies import BlastRadius
+from onduty.domain.policies import MAX_RATE_LIMIT_ACTIONS, BlastRadius
 from onduty.domain.rollouts import RolloutState
 from onduty.domain.runbooks import Step
 from onduty.domain.workloads import Workload
@@ -49,9 +49,13 @@ ACTION_ID_ANNOTATION = "onduty.dev/action-id"
 HISTORY_ANNOTATION = "onduty.dev/action-history"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-# The times of the last actions on a workload, for policy rate limits; 20 is
-# more than any sane rate limit counts.
-HISTORY_LIMIT = 20
+# The times of the last actions on a workload, for policy rate limits: as many
+# as the largest maxActions a policy may set, so no rate limit goes unenforced.
+HISTORY_LIMIT = MAX_RATE_LIMIT_ACTIONS
+
+
+# What a node-scoped incident (a node alert, no workload) can do; its Node is the target.
+NODE_SCOPED_ACTIONS = ("cordonNode", "runJob")
 
 
 def last_action_annotation(action: str) -> str:
@@ -67,6 +71,10 @@ class Refused(Exception):
         self.message = message
 
 
+class Held(Refused):
+    """The action cannot run *yet* (Argo CD's own operation in progress): the step waits and looks again."""
+
+
 @dataclass
 class Context:
     cluster: Cluster
@@ -80,6 +88,14 @@ class Context:
     now: datetime
     grants: trust.Grants = field(default_factory=trust.Grants)
     platform_runbook: bool = False  # the runbook is in onduty's own namespace (the platform owners')
+    limits_from: dict[str, str] = field(
+        default_factory=dict
+    )  # which policy set each limit (Decision.blast_radius_from)
+
+    def limit_of(self, attr: str) -> str:
+        """``"policy NAME's"`` for the policy that set limit ``attr``, so a refusal names the deciding policy."""
+        name = self.limits_from.get(attr)
+        return f"policy {name}'s" if name else "the policy's"
 
     @property
     def incident_ref(self) -> str:
@@ -103,35 +119,63 @@ class Executor(Protocol):
     def revert(self, ctx: Context, record: dict[str, Any]) -> str | None: ...
 
 
-def _history(workload: dict[str, Any]) -> list[str]:
-    raw = (workload["metadata"].get("annotations") or {}).get(HISTORY_ANNOTATION)
-    try:
-        return [str(t) for t in json.loads(raw or "[]")]
-    except (ValueError, TypeError):
+class UnreadableState(Exception):
+    """An annotation the guardrails read (history, last action) that does not parse: they deny, never guess."""
+
+    def __init__(self, annotation: str, value: str, why: str) -> None:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        super().__init__(f"annotation {annotation} on the target cannot be read ({why}): {shown!r}")
+        self.annotation = annotation
+
+
+def history(workload: dict[str, Any]) -> list[datetime]:
+    """When actions ran on the workload (any kind, oldest first); raises :class:`UnreadableState`."""
+    raw = ((workload.get("metadata") or {}).get("annotations") or {}).get(HISTORY_ANNOTATION)
+    if raw is None:
         return []
+    try:
+        values = json.loads(raw)
+        if not isinstance(values, list):
+            raise TypeError("not a list")
+        return [datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in values]
+    except (ValueError, TypeError) as error:
+        raise UnreadableState(HISTORY_ANNOTATION, raw, str(error)) from error
 
 
 def record_metadata(ctx: Context, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The workload's action record, with the resourceVersion the guardrails were judged on."""
-    now = rfc3339(ctx.now)
+    """The workload's action record, with the resourceVersion the guardrails were judged on.
+
+    Written again for the same action (an operator killed after writing it, before the
+    action's own write, does it all again), it keeps its first time and adds no second
+    entry to the history: rate limits count one action once.
+    """
+    previous = last_record(ctx.workload, ctx.step.action)
+    again = previous.get("actionId") == ctx.action_id
+    now = str(previous["at"]) if again and previous.get("at") else rfc3339(ctx.now)
     record = {"at": now, "actionId": ctx.action_id, "incident": ctx.incident_ref, **(extra or {})}
-    history = [*_history(ctx.workload)[-HISTORY_LIMIT + 1 :], now]
+    kept = [rfc3339(t) for t in history(ctx.workload)[-HISTORY_LIMIT + 1 :]]
+    times = kept if again and kept and kept[-1] == now else [*kept, now]
     return {
         "resourceVersion": ctx.workload["metadata"]["resourceVersion"],
         "annotations": {
             last_action_annotation(ctx.step.action): json.dumps(record),
-            HISTORY_ANNOTATION: json.dumps(history),
+            HISTORY_ANNOTATION: json.dumps(times),
         },
     }
 
 
 def last_record(workload: dict[str, Any], action: str) -> dict[str, Any]:
-    raw = (workload["metadata"].get("annotations") or {}).get(last_action_annotation(action))
-    try:
-        value = json.loads(raw or "{}")
-    except ValueError:
+    """The workload's record of the last ``action`` ({} if none); raises :class:`UnreadableState`."""
+    raw = ((workload.get("metadata") or {}).get("annotations") or {}).get(last_action_annotation(action))
+    if raw is None:
         return {}
-    return value if isinstance(value, dict) else {}
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        raise UnreadableState(last_action_annotation(action), raw, str(error)) from error
+    if not isinstance(value, dict) or ("at" in value and not isinstance(value["at"], str)):
+        raise UnreadableState(last_action_annotation(action), raw, "not a record")
+    return value
 
 
 def _shown(patch: dict[str, Any]) -> str:
@@ -183,7 +227,26 @@ class Scale(RolloutLike):
     name = "scale"
 
     def applied(self, ctx: Context) -> bool:
-        return last_record(ctx.workload, self.name).get("actionId") == ctx.action_id
+        """The record on the workload names this action and, under an HPA, the HPA carries it too.
+
+        Under an HPA the workload's record is written before the HPA's floor is
+        raised: an operator killed between the two finds the record and must
+        still raise the floor.
+        """
+        record = last_record(ctx.workload, self.name)
+        if record.get("actionId") != ctx.action_id:
+            return False
+        if not record.get("hpa"):
+            return True
+        path = (
+            f"/apis/autoscaling/v2/namespaces/{segment(ctx.target.namespace)}"
+            f"/horizontalpodautoscalers/{segment(record['hpa'])}"
+        )
+        try:
+            hpa = ctx.cluster.request("GET", path)
+        except NotFound:
+            return True  # the HPA is gone: nothing left to raise
+        return (hpa["metadata"].get("annotations") or {}).get(ACTION_ID_ANNOTATION) == ctx.action_id
 
     def desired(self, ctx: Context, current: int) -> int:
         step, limits = ctx.step, ctx.limits or BlastRadius()
@@ -200,17 +263,19 @@ class Scale(RolloutLike):
         want = max(step.min_replicas or 0, min(want, step.max_replicas or want))
         if limits.max_replicas is not None and want > limits.max_replicas:
             raise Refused(
-                "BlastRadiusExceeded", f"{want} replicas exceed the policy's maxReplicas {limits.max_replicas}"
+                "BlastRadiusExceeded",
+                f"{want} replicas exceed {ctx.limit_of('max_replicas')} maxReplicas {limits.max_replicas}",
             )
         if limits.max_scale_factor is not None and current > 0 and want / current > limits.max_scale_factor:
             raise Refused(
                 "BlastRadiusExceeded",
                 f"scaling {ctx.target} from {current} to {want} is a factor of {want / current:.2g}, "
-                f"over the policy's maxScaleFactor {limits.max_scale_factor:g}",
+                f"over {ctx.limit_of('max_scale_factor')} maxScaleFactor {limits.max_scale_factor:g}",
             )
         if limits.min_available is not None and want < limits.min_available:
             raise Refused(
-                "BlastRadiusExceeded", f"{want} replicas is below the policy's minAvailable {limits.min_available}"
+                "BlastRadiusExceeded",
+                f"{want} replicas is below {ctx.limit_of('min_available')} minAvailable {limits.min_available}",
             )
         return want
 
@@ -428,7 +493,8 @@ class DeletePod(RolloutLike):
         if available_after < floor:
             raise Refused(
                 "BlastRadiusExceeded",
-                f"deleting {worst['metadata']['name']} leaves {available_after} ready pods, below minAvailable {floor}",
+                f"deleting {worst['metadata']['name']} leaves {available_after} ready pods, below"
+                f" {ctx.limit_of('min_available')} minAvailable {floor}",
             )
         name, uid = worst["metadata"]["name"], worst["metadata"]["uid"]
         ctx.cluster.patch_workload(
@@ -465,6 +531,8 @@ class CordonNode(_NoProgress):
         own namespace; a tenant's runbook or alert label cannot pick an
         arbitrary node.
         """
+        if ctx.target.kind == "Node":  # a node-scoped incident: its node, chosen in the platform's namespace
+            return ctx.target.name
         if ctx.step.node:
             if not ctx.platform_runbook:
                 raise Refused(
@@ -527,9 +595,7 @@ class CordonNode(_NoProgress):
         return Applied(f"node {name} cordoned", f"Node/{name}: spec.unschedulable false -> true", {"node": name})
 
     def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState:
-        name = (record.get("details") or {}).get("node")
-        if not name:
-            return RolloutState(False, True, "the action record names no node")
+        name = (record.get("details") or {}).get("node") or self._node(ctx)
         node = ctx.cluster.request("GET", f"/api/v1/nodes/{segment(name)}")
         if (node.get("spec") or {}).get("unschedulable"):
             return RolloutState(True, False, f"node {name} is unschedulable")
@@ -666,6 +732,15 @@ class ArgoRollback(_NoProgress):
         )
 
     def applied(self, ctx: Context) -> bool:
+        """The Application carries this rollback *and* the workload its record (written after it).
+
+        An operator killed between the two writes must still write the record
+        (cooldowns and rate limits read it): :meth:`apply` runs again, the
+        adapter finds the rollback already requested and writes nothing to the
+        Application, and the record is written with the rollback's target.
+        """
+        if last_record(ctx.workload, self.name).get("actionId") != ctx.action_id:
+            return False
         try:
             app = argo_adapter.get_application(ctx.cluster, self._namespace(ctx), self._app(ctx))
         except (NotFound, Refused, trust.Untrusted):
@@ -695,21 +770,21 @@ class ArgoRollback(_NoProgress):
             reason=f"onduty incident {ctx.incident_ref}",
         )
         if result.outcome == "Refused":
+            if result.reason in argo_domain.HOLDING_REASONS:
+                raise Held(result.reason, result.message)
             raise Refused(result.reason, result.message)
+        details = {
+            "application": self._app(ctx),
+            "namespace": namespace,
+            "revision": result.target_revision,
+            "revisions": list(result.target_revisions),
+        }
         if not dry_run:
-            meta = record_metadata(ctx, {"application": self._app(ctx)})
+            # The record carries what verification needs: a restarted operator finds it there.
+            meta = record_metadata(ctx, details)
             meta.pop("resourceVersion")  # the rollback is done and owned by its action id
             ctx.cluster.patch_workload(ctx.target.kind, ctx.target.namespace, ctx.target.name, {"metadata": meta})
-        return Applied(
-            result.message,
-            result.diff,
-            {
-                "application": self._app(ctx),
-                "namespace": namespace,
-                "revision": result.target_revision,
-                "revisions": list(result.target_revisions),
-            },
-        )
+        return Applied(result.message, result.diff, details)
 
     def progress(self, ctx: Context, record: dict[str, Any]) -> RolloutState:
         details = record.get("details") or {}
@@ -737,6 +812,13 @@ class HelmRollback(RolloutLike):
         return trust.name(str(release), field="the Helm release name")
 
     def applied(self, ctx: Context) -> bool:
+        """The release's rollback revision is finished *and* the workload carries the record (written after it).
+
+        Killed between the two, the operator runs :meth:`apply` again: the adapter
+        answers ``AlreadyApplied`` with the revisions it wrote, and the record is written.
+        """
+        if last_record(ctx.workload, self.name).get("actionId") != ctx.action_id:
+            return False
         try:
             return helm_rollback.applied_by(ctx.cluster, ctx.target.namespace, self.release(ctx), ctx.action_id)
         except (Refused, trust.Untrusted, HelmRecordError):

@@ -17,14 +17,17 @@ import asyncio
 import dataclasses
 import json
 import logging
+import random
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
+
+import kopf
 
 from onduty.adapters.alertmanager import Alertmanager, AlertmanagerUnavailable
-from onduty.adapters.kube import ApiRejected, Cluster, Conflict, KubeError, NotFound
+from onduty.adapters.kube import ApiRejected, ApiUnavailable, Cluster, Conflict, KubeError, NotFound
 from onduty.adapters.prometheus import Prometheus, PrometheusUnavailable
-from onduty.domain import guardrails, incidents, policies, promql, promql_scope, silences, timeline, trust
+from onduty.domain import guardrails, incidents, policies, promql, promql_scope, steps, timeline, trust
 from onduty.domain.alerts import rfc3339
 from onduty.domain.durations import parse_duration
 from onduty.domain.rollouts import RolloutState, rollout_state
@@ -32,7 +35,7 @@ from onduty.domain.runbooks import MetricCheck, RunbookRef, RunbookSpec, select_
 from onduty.domain.severity import normalise
 from onduty.domain.timeline import Entry
 from onduty.domain.workloads import Workload
-from onduty.handlers import actions
+from onduty.handlers import actions, crashpoints
 from onduty.handlers.diagnostics import gather
 from onduty.handlers.events import post
 from onduty.handlers.runtime import Runtime
@@ -52,6 +55,11 @@ APPROVED_BY_ANNOTATION = "onduty.dev/approved-by"
 APPROVAL_ADMISSION_POLICY = "onduty-approval"
 
 
+# When the API server could not answer, Kopf starts the worker again after this
+# many seconds: long enough not to add to an overloaded API server's load,
+# jittered so a storm of incidents does not come back in step.
+RETRY_DELAY_SECONDS = (5.0, 15.0)
+
 Mutation = Callable[[dict[str, Any], dict[str, Any]], list[Entry]]
 
 
@@ -64,7 +72,7 @@ class IncidentWorker:
         namespace: str,
         name: str,
         runbooks: Callable[[str], Iterable[RunbookRef]],
-        policies_in_force: Callable[[], list[policies.Policy]] = list,
+        policies_in_force: Callable[[], list[policies.Policy | policies.InvalidPolicy]] = list,
     ) -> None:
         self.runtime = runtime
         self.cluster: Cluster = runtime.cluster
@@ -99,6 +107,34 @@ class IncidentWorker:
             return entries
 
         return await self._update(both)
+
+    async def remediate(self) -> None:
+        """:meth:`run`, with errors classified for Kopf: temporary ones retried later, never in a tight loop.
+
+        An unreachable or overloaded API server is temporary (Kopf starts the
+        worker again after a jittered delay; all state is in the API server, so
+        it resumes where it was). A request the API server refuses for good
+        (4xx) will not succeed by repeating it: the incident escalates with the
+        error and automation stops for it.
+        """
+        try:
+            await self.run()
+        except ApiUnavailable as error:
+            raise kopf.TemporaryError(
+                f"API server unavailable: {error}", delay=random.uniform(*RETRY_DELAY_SECONDS)
+            ) from error
+        except ApiRejected as error:
+            await self._give_up(error)
+            raise kopf.PermanentError(f"automation stopped for this incident: {error}") from error
+
+    async def _give_up(self, error: ApiRejected) -> None:
+        message = f"automation stopped: the API server refused a request for good: {error}"
+        try:
+            await self._update(
+                lambda s, _: incidents.escalate(s, now=_now(), reason="AutomationFailed", message=message)
+            )
+        except KubeError as again:  # nothing more to do than say so
+            log.error("incident %s/%s: %s (and recording it failed: %s)", self.namespace, self.name, message, again)
 
     async def run(self) -> None:
         obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
@@ -229,11 +265,27 @@ class IncidentWorker:
         await self._verify(obj, nxt, record)
 
     def _target(self, obj: dict[str, Any], nxt: incidents.NextStep) -> Workload | None:
-        """The step's target, always in the incident's namespace; raises :class:`trust.Untrusted`."""
+        """The step's target, always in the incident's namespace; raises :class:`trust.Untrusted`.
+
+        A node-scoped incident (a node alert: a ``node`` label, no workload) has
+        its Node as the target of ``cordonNode`` and ``runJob`` — only in
+        onduty's own namespace, where platform owners' alerts and runbooks live;
+        a node is never a tenant namespace's to act on.
+        """
         if nxt.step.target is not None:
             name = trust.name(nxt.step.target.name, field=f"step {nxt.step.name}: target.name")
             return Workload(nxt.step.target.kind, name, self.namespace)
-        return self._workload(obj)
+        workload = self._workload(obj)
+        node = (obj["spec"].get("labels") or {}).get("node")
+        if workload is not None or not node or nxt.step.action not in actions.NODE_SCOPED_ACTIONS:
+            return workload
+        if self.namespace != self.runtime.config.global_namespace:
+            raise trust.Untrusted(
+                "NodeOutsidePlatformNamespace",
+                f"the incident names node {node!r} and no workload: node-scoped incidents act only in onduty's own"
+                f" namespace {self.runtime.config.global_namespace!r}, not in {self.namespace!r}",
+            )
+        return Workload("Node", trust.name(node, field="the incident's node label"), self.namespace)
 
     async def _deny_untargeted(self, nxt: incidents.NextStep, verdict: guardrails.Verdict) -> None:
         """A step that has no target to act on (none named, or one refused): denied and recorded."""
@@ -270,30 +322,52 @@ class IncidentWorker:
             executor = actions.EXECUTORS[nxt.step.action]
             if workload is not None and record is not None and record.get("startedAt"):
                 ctx = self._context(obj, nxt, target, workload, None)
-                if await self._call(executor.applied, ctx):
-                    # Crashed after acting, before recording: the action happened. Do not repeat it.
+                try:
+                    found = await self._call(executor.applied, ctx)
+                except actions.UnreadableState as error:
+                    await self._refuse(record, [], actions.Refused("GuardrailStateUnreadable", str(error)))
+                    return None
+                if found:
+                    # Crashed after acting, before recording: the action happened. Do not repeat it. What
+                    # verification and a revert need is in the workload's record of it.
+                    kept = {
+                        k: v
+                        for k, v in actions.last_record(workload, nxt.step.action).items()
+                        if k not in ("at", "actionId", "incident")
+                    }
                     return await self._mark_applied(
-                        nxt, record, "found applied after an operator restart (its action id is on the target)", {}
+                        nxt, record, "found applied after an operator restart (its action id is on the target)", kept
                     )
-            async with self.runtime.budget_lock:  # judging the budget and claiming it are one step
-                verdicts, decision = await self._verdicts(obj, nxt, target, workload)
-                denial = guardrails.first_denial(verdicts)
-                base = dict(record or incidents.new_action(nxt, target, now=_now()))
-                base["policies"] = list(decision.policies)
-                if denial is None and decision.needs_approval and not _approved(base):
-                    answer = await self._approval(obj, base, verdicts, decision)
-                    if answer == "waiting":
-                        denial = guardrails.Verdict("Approval", False, "AwaitingApproval", "waiting for a human")
-                    elif answer == "closed":
-                        return None
-                if denial is None and not decision.dry_run and (record is None or not record.get("startedAt")):
-                    await self._update(lambda s, _: incidents.start_action(s, dict(base), verdicts, now=_now()))
+            # Everything the step is judged on is read here, once, outside the budget lock (a slow
+            # Alertmanager must not queue other incidents); the judgement itself is one pure function.
+            facts = await self._facts(obj, nxt, target, workload)
+            verdicts, decision = steps.decide(facts)
+            denial = guardrails.first_denial(verdicts)
+            base = dict(record or incidents.new_action(nxt, target, now=_now()))
+            base["policies"] = list(decision.policies)
+            if denial is None and decision.needs_approval and not _approved(base):
+                answer = await self._approval(obj, base, verdicts, decision)
+                if answer == "waiting":
+                    denial = guardrails.Verdict("Approval", False, "AwaitingApproval", "waiting for a human")
+                elif answer == "closed":
+                    return None
+            if denial is None and not decision.dry_run and (record is None or not record.get("startedAt")):
+                async with self.runtime.budget_lock:  # judging the budget and claiming it are one step
+                    if steps.needs_in_flight(facts):
+                        cluster_wide, here = await self._call(self._in_flight, nxt.id)
+                        counted = steps.with_in_flight(facts, cluster_wide=cluster_wide, here=here)
+                        verdicts, decision = steps.decide(counted)
+                        denial = guardrails.first_denial(verdicts)
+                    if denial is None:
+                        await self._update(lambda s, _: incidents.start_action(s, dict(base), verdicts, now=_now()))
+                        crashpoints.reached("after-record")
             if denial is not None and (
                 denial.reason in guardrails.HOLDING_REASONS or denial.reason == "AwaitingApproval"
             ):
                 if denial.reason != "AwaitingApproval":
-                    await self._report_hold(denial)
-                await asyncio.sleep(self.runtime.config.poll_seconds)
+                    await self._hold(denial)
+                else:
+                    await asyncio.sleep(self.runtime.config.poll_seconds)
                 obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
                 record = incidents.find_action(obj.get("status") or {}, nxt.id)
                 continue
@@ -306,6 +380,9 @@ class IncidentWorker:
                 try:
                     diff = (await self._call(executor.apply, ctx, dry_run=True)).diff
                 except Conflict:
+                    continue
+                except actions.Held as hold:
+                    await self._hold(guardrails.Verdict("Action", False, hold.reason, hold.message))
                     continue
                 except (actions.Refused, trust.Untrusted) as refusal:
                     await self._refuse(base, verdicts, refusal)
@@ -323,10 +400,17 @@ class IncidentWorker:
                 (await self._call(self.cluster.get, "incidents", self.namespace, self.name)).get("status") or {}, nxt.id
             )
             assert record is not None
+            if crashpoints.armed():  # tests: die after the N-th write this action makes
+                ctx = dataclasses.replace(ctx, cluster=cast(Cluster, crashpoints.CountingWrites(self.cluster)))
             try:
                 applied = await self._call(executor.apply, ctx, dry_run=False)
             except Conflict:
                 continue  # the target changed under us: look again (cooldown may now deny)
+            except actions.Held as hold:  # claimed, not acted: the claim stays while it waits
+                await self._hold(guardrails.Verdict("Action", False, hold.reason, hold.message))
+                obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+                record = incidents.find_action(obj.get("status") or {}, nxt.id)
+                continue
             except (actions.Refused, trust.Untrusted) as refusal:
                 await self._refuse(record, verdicts, refusal)
                 return None
@@ -351,6 +435,7 @@ class IncidentWorker:
             allow_suspend_automated_sync=bool(decision and decision.allow_suspend_automated_sync),
             now=_now(),
             grants=decision.grants if decision else trust.Grants(),
+            limits_from=dict(decision.blast_radius_from) if decision else {},
             platform_runbook=self._platform_runbook,
         )
 
@@ -452,6 +537,11 @@ class IncidentWorker:
         assert found is not None
         return found
 
+    async def _hold(self, denial: guardrails.Verdict) -> None:
+        """Say (once per reason) that the step waits, then wait one poll interval."""
+        await self._report_hold(denial)
+        await asyncio.sleep(self.runtime.config.poll_seconds)
+
     async def _report_hold(self, denial: guardrails.Verdict) -> None:
         """Say once per reason that automation is held (the wait itself is silent)."""
         if denial.reason in self._holds_reported:
@@ -468,55 +558,59 @@ class IncidentWorker:
 
         await self._update(_mutate)
 
-    async def _verdicts(
+    async def _facts(
         self, obj: dict[str, Any], nxt: incidents.NextStep, target: Workload, workload: dict[str, Any] | None
-    ) -> tuple[list[guardrails.Verdict], policies.Decision]:
-        incident_paused = _truthy((obj["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION))
+    ) -> steps.StepFacts:
+        """Everything one step is judged on, read once (the reads only: :func:`steps.decide` judges)."""
         # The guardrails are judged on the namespace actually touched: the target is always in the
         # incident's own namespace (trust.Boundary), so its labels, pause and policies are these.
         namespace_labels, namespace_paused, cluster_paused = await self._namespaces()
-        verdicts = [
-            guardrails.check_pause(
-                incident_paused=incident_paused, namespace_paused=namespace_paused, cluster_paused=cluster_paused
-            ),
-            guardrails.check_target_exists(exists=workload is not None, target=f"{target.kind}/{target.name}"),
-        ]
+        recent: tuple[datetime, ...] = ()
+        last_same: datetime | None = None
+        unreadable: str | None = None
         if workload is not None:
-            verdicts.append(
-                guardrails.check_cooldown(
-                    last_action_at=_last_action_at(workload, nxt.step.action, nxt.id),
-                    cooldown=nxt.step.cooldown_period,
-                    now=_now(),
-                    action=nxt.step.action,
-                )
-            )
-        verdicts.append(await self._silence_verdict(obj))
+            try:
+                recent = tuple(actions.history(workload))
+                last_same = _last_action_at(workload, nxt.step.action, nxt.id)
+            except actions.UnreadableState as error:
+                unreadable = str(error)
         state = policies.TargetState(
             namespace=self.namespace,
             namespace_labels=namespace_labels,
             workload_labels=dict(((workload or {}).get("metadata") or {}).get("labels") or {}),
-            recent_actions=_action_history(workload),
-            last_same_action=_last_action_at(workload, nxt.step.action, nxt.id) if workload else None,
+            recent_actions=recent,
+            last_same_action=last_same,
             workloads_touched_by_incident=_touched(obj, target, nxt.id),
         )
         in_force = self.policies_in_force()
-        # Counting actions in flight reads every incident: only when a cap applies.
-        if any(p.spec.concurrency for p in policies.in_scope(in_force, state)):
-            cluster_wide, here = await self._call(self._in_flight, nxt.id)
-            state = dataclasses.replace(state, in_flight_cluster=cluster_wide, in_flight_namespace=here)
-        decision = policies.decide(in_force, nxt.step.action, state, _now())
+        condition = None
         if nxt.step.condition is not None:
-            verdicts.append(await self._condition_verdict(nxt.step.condition, decision.grants))
-        return verdicts + list(decision.verdicts), decision
+            grants = policies.grants(policies.in_scope(in_force, state))
+            condition = await self._condition(nxt.step.condition, grants)
+        return steps.StepFacts(
+            action=nxt.step.action,
+            target=f"{target.kind}/{target.name}",
+            target_found=workload is not None,
+            now=_now(),
+            cooldown=nxt.step.cooldown_period,
+            labels={**(obj["spec"].get("labels") or {}), "namespace": self.namespace},
+            incident_paused=_truthy((obj["metadata"].get("annotations") or {}).get(PAUSE_ANNOTATION)),
+            namespace_paused=namespace_paused,
+            cluster_paused=cluster_paused,
+            unreadable_state=unreadable,
+            silence=await self._silences(),
+            condition=condition,
+            in_force=in_force,
+            target_state=state,
+        )
 
     def _in_flight(self, action_id: str) -> tuple[int, int]:
-        """Actions in flight (started, not finished) cluster-wide and here, read from the API server.
+        """Actions in flight cluster-wide and here, counted (``incidents.in_flight``) from the API server.
 
         The incidents' statuses are the record, so the count survives an
         operator restart; the caller holds the budget lock while it judges and
         claims, so two workers of this operator cannot both take the last slot.
         """
-        cluster_wide = namespace = 0
         watched = self.runtime.config.watch_namespaces
         # Cluster-wide, or (least-privilege install) the namespaces onduty may read, which hold all it acts on.
         listed = (
@@ -524,30 +618,15 @@ class IncidentWorker:
             if watched
             else self.cluster.list("incidents")
         )
-        for incident in listed:
-            for action in (incident.get("status") or {}).get("actions") or []:
-                started = action.get("state") == "Applied" or (
-                    action.get("state") == "Pending" and action.get("startedAt")
-                )
-                if started and action.get("id") != action_id:
-                    cluster_wide += 1
-                    namespace += incident["metadata"]["namespace"] == self.namespace
-        return cluster_wide, namespace
+        return incidents.in_flight(listed, namespace=self.namespace, exclude=action_id)
 
-    async def _silence_verdict(self, obj: dict[str, Any]) -> guardrails.Verdict:
+    async def _silences(self) -> steps.SilenceFacts:
         if self._alertmanager is None:
-            return guardrails.Verdict(
-                "Silence", True, "SilencesNotChecked", "no Alertmanager configured (--alertmanager-url)"
-            )
-        labels = {**(obj["spec"].get("labels") or {}), "namespace": self.namespace}
+            return steps.SilenceFacts(configured=False)
         try:
-            found = await self._call(self._alertmanager.silences)
+            return steps.SilenceFacts(tuple(await self._call(self._alertmanager.silences)))
         except AlertmanagerUnavailable as error:
-            return guardrails.check_silence(silence_id=None, error=str(error))
-        hit = silences.covering(found, labels, _now())
-        if hit is None:
-            return guardrails.check_silence(silence_id=None)
-        return guardrails.check_silence(silence_id=hit.id, created_by=hit.created_by, comment=hit.comment)
+            return steps.SilenceFacts(error=str(error))
 
     def _query(self, expr: str, grants: trust.Grants) -> str:
         """The PromQL to send: a namespaced runbook's is confined to the incident's namespace's series."""
@@ -555,22 +634,21 @@ class IncidentWorker:
             return expr
         return promql_scope.confine(expr, self.namespace)
 
-    async def _condition_verdict(self, condition: promql.Comparison, grants: trust.Grants) -> guardrails.Verdict:
+    async def _condition(self, condition: promql.Comparison, grants: trust.Grants) -> steps.ConditionFacts:
         if self._prometheus is None:
-            evaluation = promql.evaluate(condition, None, error="no Prometheus configured (--prometheus-url)")
-        else:
-            try:
-                query = self._query(condition.expr, grants)
-                evaluation = promql.evaluate(condition, await self._call(self._prometheus.vector, query))
-            except promql_scope.PromQLError as error:
-                evaluation = promql.evaluate(condition, None, error=f"the expression cannot be confined: {error}")
-            except PrometheusUnavailable as error:
-                evaluation = promql.evaluate(condition, None, error=f"Prometheus unavailable: {error}")
-        return guardrails.check_condition(holds=evaluation.holds, message=evaluation.message)
+            return steps.ConditionFacts(condition, None, "no Prometheus configured (--prometheus-url)")
+        try:
+            values = await self._call(self._prometheus.vector, self._query(condition.expr, grants))
+        except promql_scope.PromQLError as error:
+            return steps.ConditionFacts(condition, None, f"the expression cannot be confined: {error}")
+        except PrometheusUnavailable as error:
+            return steps.ConditionFacts(condition, None, f"Prometheus unavailable: {error}")
+        return steps.ConditionFacts(condition, tuple(values))
 
     async def _verify(self, obj: dict[str, Any], nxt: incidents.NextStep, record: dict[str, Any]) -> None:
         """The rollout (or the Job, the Node, the Argo sync) must be healthy in time; then, if asked,
         the metrics must recover in time. On failure, revert where the runbook asks for it."""
+        crashpoints.reached("before-verify")
         executor = actions.EXECUTORS[nxt.step.action]
         target = record["target"]
         workload_ref = Workload(target["kind"], target["name"], target["namespace"])
@@ -606,7 +684,7 @@ class IncidentWorker:
                     None,
                 )
                 state = await self._call(executor.progress, ctx, record)
-                if state.done and executor.verifies_rollout:
+                if state.done and not state.failed and executor.verifies_rollout:
                     rollout = rollout_state(target["kind"], workload)
                     shown = (
                         rollout.message
@@ -684,7 +762,7 @@ def _touched(incident: dict[str, Any], target: Workload, action_id: str) -> int:
     touched = {
         (str((a.get("target") or {}).get("kind")), str((a.get("target") or {}).get("name")))
         for a in (incident.get("status") or {}).get("actions") or []
-        if a.get("id") != action_id and a.get("state") in ("Applied", "Succeeded", "Failed")
+        if a.get("id") != action_id and a.get("state") in ("Applied", "Succeeded", "Failed", "Closed")
     }
     touched.discard((target.kind, target.name))
     return len(touched)
@@ -702,24 +780,18 @@ def _annotation_manager(obj: dict[str, Any]) -> str:
     return "unknown user"
 
 
-def _action_history(workload: dict[str, Any] | None) -> tuple[datetime, ...]:
-    raw = ((workload or {}).get("metadata") or {}).get("annotations", {}).get(actions.HISTORY_ANNOTATION)
-    try:
-        return tuple(t for t in (_parse_time(v) for v in json.loads(raw or "[]")) if t is not None)
-    except (ValueError, TypeError):
-        return ()
-
-
 def _last_action_at(workload: dict[str, Any], action: str, this_action: str) -> datetime | None:
-    """When ``action`` last ran on the workload, not counting ``this_action`` itself (a resumed claim)."""
+    """When ``action`` last ran on the workload, not counting ``this_action`` itself (a resumed claim).
+
+    Raises :class:`actions.UnreadableState` when the record does not parse: the guardrails deny then.
+    """
     record = actions.last_record(workload, action)
     if not record or record.get("actionId") == this_action:
         return None
     try:
         return _parse_time(record.get("at"))
-    except ValueError:
-        log.warning("ignoring unreadable %s annotation: %r", actions.last_action_annotation(action), record)
-        return None
+    except ValueError as error:
+        raise actions.UnreadableState(actions.last_action_annotation(action), json.dumps(record), str(error)) from error
 
 
 def _parse_time(value: str | None) -> datetime | None:

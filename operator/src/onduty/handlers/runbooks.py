@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from onduty.domain import timeline
-from onduty.domain.policies import Policy, PolicyError, parse_policy
+from onduty.domain.policies import InvalidPolicy, Policy, parse_policy_or_invalid
 from onduty.domain.runbooks import RunbookError, RunbookRef, parse_runbook
 
 
@@ -58,9 +58,6 @@ def acceptance(
     return new
 
 
-def policy_entry(name: str, spec: dict[str, Any]) -> dict[str, Policy]:
-    """Policies are all read together; an invalid one is left out (and says so in its status)."""
-    try:
-        return {"all": Policy(name, parse_policy(spec))}
-    except PolicyError:
-        return {}
+def policy_entry(name: str, spec: dict[str, Any]) -> dict[str, Policy | InvalidPolicy]:
+    """Policies are all read together; an invalid one stays in, to refuse actions in its scope (and says so)."""
+    return {"all": parse_policy_or_invalid(name, spec)}
