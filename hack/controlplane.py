@@ -17,6 +17,19 @@ an operator sees a cluster that behaves like a real one:
 * ``kwok``, which plays the kubelet for a fake node ``kwok-node-0``: the node
   becomes Ready and stays so (lease heartbeats), pods bound to it become
   Running/Ready at once, and deleted pods go away.
+* Container logs, the way a kubelet serves them: kwok also runs its kubelet
+  server (``--server-address``, HTTPS with a certificate of our CA) and reads
+  logs from files named by kwok's ``ClusterLogs``/``Logs`` objects
+  (``kwok.x-k8s.io/v1alpha1``, watched from the API server with
+  ``--enable-crds``); the API server proxies ``pods/log`` to it
+  (``--kubelet-certificate-authority``, ``--kubelet-client-certificate``,
+  ``--kubelet-preferred-address-types=InternalIP``). Only the second fake node,
+  ``kwok-node-logs``, names that server as its kubelet endpoint, so logs are
+  opt-in: a pod runs there only if it asks to (``spec.nodeName``; the node is
+  cordoned and tainted, so nothing is scheduled there by accident). Pods on
+  ``kwok-node-0`` keep a kubelet the API server cannot reach, as before: the
+  API server refuses their logs with a 500. See :func:`logs_object` and
+  :func:`cri_log` for what a test writes.
 
 The binaries come from ``hack/build-controlplane.sh`` (built once from the Go
 modules and cached outside the repository; it honours ``KUBEBUILDER_ASSETS``).
@@ -38,8 +51,10 @@ Design choices:
   unrelated process is recognised by its different start time and left alone.
 * ``up`` does not return before the cluster is usable end to end: the API
   server is ready, the controller manager and scheduler are healthy, the fake
-  node is Ready without start-up taints and the ``default`` service account
-  exists (pods in ``default`` are otherwise rejected by admission).
+  node is Ready without start-up taints (the logs node Ready too, and kwok's
+  kubelet server answering), kwok's log CRDs are established and the
+  ``default`` service account exists (pods in ``default`` are otherwise
+  rejected by admission).
 * If any step fails, whatever was started is stopped again and the error
   carries the tail of the failing component's log.
 * EC P-256 keys everywhere: generating them takes milliseconds.
@@ -84,10 +99,14 @@ from types import TracebackType
 from typing import Any, Final
 
 __all__ = [
+    "LOGS_NODE_NAME",
+    "NODE_NAME",
     "ControlPlaneError",
     "LocalCluster",
+    "cri_log",
     "default_run_dir",
     "find_binaries",
+    "logs_object",
 ]
 
 log = logging.getLogger("onduty.controlplane")
@@ -97,6 +116,11 @@ BUILD_SCRIPT: Final = REPO_ROOT / "hack" / "build-controlplane.sh"
 STATE_VERSION: Final = 1
 
 NODE_NAME: Final = "kwok-node-0"
+# The fake node whose kubelet endpoint is kwok's server: pods pinned to it
+# (``spec.nodeName``) have logs, read from the files kwok's Logs/ClusterLogs name.
+LOGS_NODE_NAME: Final = "kwok-node-logs"
+LOGS_NODE_TAINT: Final = "onduty.dev/kwok-logs"
+KWOK_API: Final = "kwok.x-k8s.io/v1alpha1"
 SERVICE_CIDR: Final = "10.0.0.0/24"
 # kwok hands out pod IPs from here; kept apart from the service range above.
 POD_CIDR: Final = "10.244.0.1/16"
@@ -113,13 +137,82 @@ KWOK_STAGES: Final = (
     "pod/fast/pod-delete.yaml",
 )
 
+# kwok's log configuration objects, served by the API server and watched by
+# kwok (``--enable-crds``). The schema is kwok v0.7.0's, without descriptions
+# (kustomize/crd/bases/kwok.x-k8s.io_{clusterlogs,logs}.yaml in its module).
+KWOK_LOG_KINDS: Final = ("ClusterLogs", "Logs")
+
+
+def _kwok_log_crd(kind: str) -> dict[str, Any]:
+    strings = {"type": "array", "items": {"type": "string"}}
+    log_entry = {
+        "type": "object",
+        "properties": {
+            "containers": strings,
+            "logsFile": {"type": "string"},
+            "previousLogsFile": {"type": "string"},
+            "follow": {"type": "boolean"},
+        },
+    }
+    spec: dict[str, Any] = {
+        "type": "object",
+        "required": ["logs"],
+        "properties": {"logs": {"type": "array", "items": log_entry}},
+    }
+    if kind == "ClusterLogs":
+        spec["properties"]["selector"] = {
+            "type": "object",
+            "properties": {"matchNamespaces": strings, "matchNames": strings},
+        }
+    plural = kind.lower()
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.kwok.x-k8s.io"},
+        "spec": {
+            "group": "kwok.x-k8s.io",
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": plural},
+            "scope": "Cluster" if kind == "ClusterLogs" else "Namespaced",
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                            },
+                        }
+                    },
+                    "subresources": {"status": {}},
+                }
+            ],
+        },
+    }
+
+
 # Order of start; stop runs in reverse.
 COMPONENTS: Final = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 REQUIRED_BINARIES: Final = (*COMPONENTS, "kubectl")
 
 # Files and directories inside the run directory that belong to this module;
 # only these are cleared by a new ``up``.
-_OWNED_ENTRIES: Final = ("etcd", "pki", "logs", "kubeconfigs", "kubeconfig", "state.json")
+_OWNED_ENTRIES: Final = ("etcd", "pki", "logs", "kubeconfigs", "kubeconfig", "kwok.yaml", "state.json")
+
+# kwok's own options that have no flag: its server serves logs (debugging handlers), not pprof.
+_KWOK_CONFIGURATION: Final = """\
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  enableProfilingHandler: false
+  enableContentionProfiling: false
+"""
 
 
 class ControlPlaneError(RuntimeError):
@@ -344,6 +437,8 @@ _CLIENTS: Final = {
     "kube-controller-manager": "/CN=system:kube-controller-manager",
     "kube-scheduler": "/CN=system:kube-scheduler",
     "kwok": "/O=system:masters/CN=onduty-kwok",
+    # The API server's identity towards kubelets (here: kwok's server), as kubeadm names it.
+    "apiserver-kubelet-client": "/O=system:masters/CN=kube-apiserver-kubelet-client",
 }
 
 
@@ -380,6 +475,8 @@ def _make_pki(pki: Pki) -> None:
     leaves = {name: (subject, "clientAuth", "", "ca") for name, subject in _CLIENTS.items()}
     san = "subjectAltName = IP:127.0.0.1, DNS:localhost"
     leaves["serving"] = ("/CN=onduty-local-apiserver", "serverAuth", san, "ca")
+    # kwok's kubelet server; the API server checks it against ``ca`` (--kubelet-certificate-authority).
+    leaves["kwok-serving"] = ("/CN=kwok-node-logs", "serverAuth", "subjectAltName = IP:127.0.0.1", "ca")
     leaves["front-proxy-client"] = ("/CN=front-proxy-client", "clientAuth", "", "front-proxy-ca")
     for serial, (name, (subject, usage, ext, ca)) in enumerate(sorted(leaves.items()), start=2):
         (pki.dir / f"{name}.ext").write_text(_LEAF_EXT.format(usage=usage, san=ext))
@@ -465,20 +562,26 @@ def _http_ok(url: str) -> bool:
 # The cluster
 
 
-def _fake_node() -> dict[str, Any]:
-    """kwok's usual fake node, without the taint, so ordinary pods land on it."""
+def _fake_node(name: str = NODE_NAME, kubelet_port: int | None = None) -> dict[str, Any]:
+    """kwok's usual fake node, without the taint, so ordinary pods land on it.
+
+    With ``kubelet_port`` (kwok's server), the node is the logs node: its kubelet
+    endpoint is that port (kwok's stages leave a ``daemonEndpoints`` set at
+    creation alone), and it is cordoned and tainted so that only pods that name
+    it in ``spec.nodeName`` run there.
+    """
     resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
-    return {
+    node: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
-            "name": NODE_NAME,
+            "name": name,
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
             "labels": {
                 "beta.kubernetes.io/arch": "amd64",
                 "beta.kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
-                "kubernetes.io/hostname": NODE_NAME,
+                "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/role": "agent",
                 "node-role.kubernetes.io/agent": "",
@@ -503,6 +606,71 @@ def _fake_node() -> dict[str, Any]:
             },
             "phase": "Running",
         },
+    }
+    if kubelet_port is not None:
+        node["spec"] = {
+            "unschedulable": True,
+            "taints": [{"key": LOGS_NODE_TAINT, "value": "true", "effect": "NoSchedule"}],
+        }
+        node["status"]["addresses"] = [{"type": "InternalIP", "address": "127.0.0.1"}]
+        node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": kubelet_port}}
+    return node
+
+
+def cri_log(lines: Sequence[str], *, stream: str = "stdout", start: dt.datetime | None = None) -> str:
+    """``lines`` as a container runtime writes a container's log file (the CRI format kwok reads).
+
+    One line each: ``<RFC 3339 time> <stream> F <text>``, a millisecond apart from ``start``
+    (default: now), so ``sinceTime``/``timestamps`` behave as with a real kubelet.
+    """
+    start = start or dt.datetime.now(dt.UTC)
+    out = []
+    for i, line in enumerate(lines):
+        if "\n" in line:
+            raise ValueError(f"a log line cannot contain a newline: {line!r}")
+        at = (start + dt.timedelta(milliseconds=i)).astimezone(dt.UTC)
+        out.append(f"{at.strftime('%Y-%m-%dT%H:%M:%S.%f')}000Z {stream} F {line}\n")
+    return "".join(out)
+
+
+def logs_object(
+    containers: dict[str, tuple[Path, Path | None]],
+    *,
+    namespace: str | None = None,
+    pod: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """A kwok log configuration: per container, (log file, previous instance's log file or None).
+
+    With ``pod`` (and ``namespace``): a ``Logs`` object for that one pod (kwok matches it by
+    name, and it wins over any ClusterLogs). Otherwise a ``ClusterLogs`` called ``name`` for
+    every pod in ``namespace`` (kwok selects by namespace and pod name, not by labels). Only
+    pods on :data:`LOGS_NODE_NAME` are served by kwok; the files must be CRI-formatted
+    (:func:`cri_log`) and readable by kwok, which reads them at each request.
+    """
+    logs = []
+    for container, (current, previous) in containers.items():
+        entry: dict[str, Any] = {"containers": [container], "logsFile": str(current)}
+        if previous is not None:
+            entry["previousLogsFile"] = str(previous)
+        logs.append(entry)
+    if pod is not None:
+        if namespace is None:
+            raise ValueError("a Logs object for a pod needs the pod's namespace")
+        return {
+            "apiVersion": KWOK_API,
+            "kind": "Logs",
+            "metadata": {"name": pod, "namespace": namespace},
+            "spec": {"logs": logs},
+        }
+    if name is None:
+        raise ValueError("a ClusterLogs object needs a name")
+    selector = {"matchNamespaces": [namespace]} if namespace else {}
+    return {
+        "apiVersion": KWOK_API,
+        "kind": "ClusterLogs",
+        "metadata": {"name": name},
+        "spec": {"selector": selector, "logs": logs},
     }
 
 
@@ -551,8 +719,9 @@ class LocalCluster:
                     "kube-apiserver",
                     "kube-controller-manager",
                     "kube-scheduler",
+                    "kwok",
                 ),
-                _free_ports(5),
+                _free_ports(6),
                 strict=True,
             )
         )
@@ -619,10 +788,12 @@ class LocalCluster:
             "components": {c.name: {"pid": c.pid, "running": c.alive(), "log": c.log} for c in self.components},
         }
 
-    def kubectl(self, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, timeout: float = 120.0, check: bool = True, input_: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run the bundled kubectl against this cluster."""
         cmd = [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, input=input_)
         if check and proc.returncode != 0:
             raise ControlPlaneError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc
@@ -648,6 +819,7 @@ class LocalCluster:
         _write_kubeconfig(self.kubeconfig, self.server, self.pki, "admin")
         for user in ("kube-controller-manager", "kube-scheduler", "kwok"):
             _write_kubeconfig(kcfg / f"{user}.kubeconfig", self.server, self.pki, user)
+        (self.run_dir / "kwok.yaml").write_text(_KWOK_CONFIGURATION)
         log.info("certificates and kubeconfigs written (%.1fs)", time.monotonic() - t0)
         self._write_state()
 
@@ -670,10 +842,21 @@ class LocalCluster:
             [api, etcd],
         )
 
+        for kind in KWOK_LOG_KINDS:
+            self._create(admin, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", _kwok_log_crd(kind))
         kcm = self._spawn("kube-controller-manager", self._kcm_args(), port=self.ports["kube-controller-manager"])
         sched = self._spawn("kube-scheduler", self._scheduler_args(), port=self.ports["kube-scheduler"])
-        kwok = self._spawn("kwok", self._kwok_args())
-        self._create_node(admin)
+        # kwok lists its log objects once, when it starts: their CRDs must be served by then
+        # (a failed list is retried with back-off, which would leave logs unserved for seconds).
+        self._wait(
+            "kwok's log CRDs established",
+            lambda: all(self._crd_established(admin, kind) for kind in KWOK_LOG_KINDS),
+            60,
+            [api],
+        )
+        kwok = self._spawn("kwok", self._kwok_args(), port=self.ports["kwok"])
+        self._create(admin, "/api/v1/nodes", _fake_node())
+        self._create(admin, "/api/v1/nodes", _fake_node(LOGS_NODE_NAME, kubelet_port=self.ports["kwok"]))
         for comp in (kcm, sched):
             url = f"https://127.0.0.1:{comp.port}/healthz"
             self._wait(
@@ -687,6 +870,18 @@ class LocalCluster:
             lambda: self._node_ready(admin),
             60,
             [kwok, kcm, sched],
+        )
+        self._wait(
+            f"node {LOGS_NODE_NAME} Ready with kwok's kubelet endpoint",
+            lambda: self._node_ready(admin, LOGS_NODE_NAME),
+            60,
+            [kwok],
+        )
+        self._wait(
+            f"kwok's kubelet server on port {kwok.port}",
+            functools.partial(anon.ok, f"https://127.0.0.1:{kwok.port}/healthz"),
+            60,
+            [kwok],
         )
         self._wait(
             "service account default/default",
@@ -768,24 +963,41 @@ class LocalCluster:
                 raise ControlPlaneError(f"timed out after {timeout:.0f}s waiting for {what} ({last_error})\n{tails}")
             time.sleep(0.2)
 
-    def _create_node(self, admin: _Http) -> None:
-        status, body = admin.request("POST", f"{self.server}/api/v1/nodes", _fake_node())
+    def _create(self, admin: _Http, path: str, obj: dict[str, Any]) -> None:
+        status, body = admin.request("POST", f"{self.server}{path}", obj)
+        what = f"{obj['kind']} {obj['metadata']['name']}"
         if status not in (HTTPStatus.OK, HTTPStatus.CREATED):
-            raise ControlPlaneError(f"creating node {NODE_NAME} failed: HTTP {status}: {body[:500]!r}")
-        log.info("created fake node %s", NODE_NAME)
+            raise ControlPlaneError(f"creating {what} failed: HTTP {status}: {body[:500]!r}")
+        log.info("created %s", what)
 
-    def _node_ready(self, admin: _Http) -> bool:
-        status, body = admin.request("GET", f"{self.server}/api/v1/nodes/{NODE_NAME}")
+    def _node_ready(self, admin: _Http, name: str = NODE_NAME) -> bool:
+        status, body = admin.request("GET", f"{self.server}/api/v1/nodes/{name}")
         if status != HTTPStatus.OK:
             return False
         node = json.loads(body)
         conditions = node.get("status", {}).get("conditions") or []
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        if name == LOGS_NODE_NAME:  # cordoned and tainted on purpose; its kubelet endpoint must have stayed
+            port = node.get("status", {}).get("daemonEndpoints", {}).get("kubeletEndpoint", {}).get("Port")
+            if ready and port != self.ports["kwok"]:
+                raise ControlPlaneError(
+                    f"node {name}'s kubelet endpoint is port {port}, not kwok's {self.ports['kwok']}"
+                )
+            return ready
         # The node lifecycle controller removes the not-ready taint soon after;
         # until then the scheduler would leave pods Pending.
         taints = node.get("spec", {}).get("taints") or []
         blocking = [t for t in taints if t.get("effect") in ("NoSchedule", "NoExecute")]
         return ready and not blocking
+
+    def _crd_established(self, admin: _Http, kind: str) -> bool:
+        status, body = admin.request(
+            "GET", f"{self.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{kind.lower()}.kwok.x-k8s.io"
+        )
+        if status != HTTPStatus.OK:
+            return False
+        conditions = json.loads(body).get("status", {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
     # -- command lines --------------------------------------------------------
 
@@ -832,6 +1044,13 @@ class LocalCluster:
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={pki.crt('front-proxy-client')}",
             f"--proxy-client-key-file={pki.key('front-proxy-client')}",
+            # Proxying pods/log (exec, port-forward) to a node's kubelet: here kwok's server, at the
+            # node's InternalIP (the fake nodes have no resolvable host name) and the node's
+            # kubeletEndpoint port, checked against our CA, as ourselves.
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-certificate-authority={pki.ca_crt}",
+            f"--kubelet-client-certificate={pki.crt('apiserver-kubelet-client')}",
+            f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
             "--allow-privileged=true",
             "--profiling=false",
         ]
@@ -880,6 +1099,13 @@ class LocalCluster:
             f"--cidr={POD_CIDR}",
             "--node-ip=127.0.0.1",
             "--node-lease-duration-seconds=40",
+            # kwok's kubelet server (containerLogs, healthz), on loopback only. No --node-port:
+            # that would make every node's kubelet endpoint kwok's; only the logs node names it.
+            f"--server-address=127.0.0.1:{self.ports['kwok']}",
+            f"--tls-cert-file={self.pki.crt('kwok-serving')}",
+            f"--tls-private-key-file={self.pki.key('kwok-serving')}",
+            f"--enable-crds={','.join(KWOK_LOG_KINDS)}",
+            f"--config={self.run_dir / 'kwok.yaml'}",
             *(f"--config={stages / stage}" for stage in KWOK_STAGES),
         ]
 
@@ -905,7 +1131,8 @@ def smoke_test(cluster: LocalCluster, name: str = "onduty-smoke") -> dict[str, f
 
     A 2-replica Deployment in ``default`` becomes Available, survives
     ``kubectl rollout restart``, and its pods disappear once it is deleted; a
-    namespace is created and deleted again (namespace controller).
+    namespace is created and deleted again (namespace controller); a pod on the
+    logs node has its log (and its previous instance's) read through the API server.
     """
     timings: dict[str, float] = {}
 
@@ -952,6 +1179,36 @@ def smoke_test(cluster: LocalCluster, name: str = "onduty-smoke") -> dict[str, f
         sa = ("get", "serviceaccount", "default", "--namespace", f"{name}-ns")
         poll("its default service account", lambda: cluster.kubectl(*sa, check=False).returncode == 0)
         cluster.kubectl("delete", "namespace", f"{name}-ns", "--wait=true", "--timeout=60s")
+    with timed("pod logs through the API server from kwok's kubelet"):
+        files = {k: cluster.run_dir / "logs" / f"{name}-{k}.log" for k in ("now", "before")}
+        files["now"].write_text(cri_log(["smoke: started", "smoke: serving"]))
+        files["before"].write_text(cri_log(["smoke: panic: boom"], stream="stderr"))
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{name}-logs", "namespace": "default"},
+            "spec": {
+                "nodeName": LOGS_NODE_NAME,
+                "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
+            },
+        }
+        config = logs_object({"app": (files["now"], files["before"])}, namespace="default", pod=f"{name}-logs")
+        cluster.kubectl("delete", "pod", f"{name}-logs", "--ignore-not-found", "--wait=true", *ns)
+        for obj in (pod, config):
+            cluster.kubectl("apply", "-f", "-", input_=json.dumps(obj))
+
+        def reads(*args: str, want: list[str]) -> Callable[[], bool]:
+            def check() -> bool:
+                got = cluster.kubectl("logs", f"{name}-logs", *args, *ns, check=False)
+                return got.returncode == 0 and got.stdout.splitlines() == want
+
+            return check
+
+        poll("the pod's log", reads(want=["smoke: started", "smoke: serving"]))
+        poll("the previous instance's log", reads("--previous", want=["smoke: panic: boom"]))
+        poll("the last line only", reads("--tail=1", want=["smoke: serving"]))
+        cluster.kubectl("delete", "pod", f"{name}-logs", "--wait=true", *ns)
+        cluster.kubectl("delete", "logs.kwok.x-k8s.io", f"{name}-logs", *ns)
     return timings
 
 

@@ -169,9 +169,19 @@ def test_helm_lint_is_clean(helm):
 
 
 def test_the_chart_and_kustomize_carry_the_canonical_crds():
-    for crd in sorted((REPO / "crds").glob("*.yaml")):
-        assert (CHART / "crds" / crd.name).read_text() == crd.read_text()
-        assert (REPO / "manifests/crds" / crd.name).read_text() == crd.read_text()
+    canonical = sorted(path.name for path in (REPO / "crds").glob("*.yaml"))
+    # The four kinds, so an empty (or half-emptied) crds/ cannot pass by comparing nothing.
+    assert canonical == [
+        "onduty.dev_alerts.yaml",
+        "onduty.dev_incidents.yaml",
+        "onduty.dev_remediationpolicies.yaml",
+        "onduty.dev_runbooks.yaml",
+    ]
+    for copies in (CHART / "crds", REPO / "manifests/crds"):
+        # No stale extra copy (kustomize's own kustomization.yaml aside).
+        assert sorted(p.name for p in copies.glob("*.yaml") if p.name != "kustomization.yaml") == canonical, copies
+        for name in canonical:
+            assert (copies / name).read_text() == (REPO / "crds" / name).read_text(), copies / name
 
 
 # --- the admission policies on the real API server ---------------------------------------------------------
