@@ -447,8 +447,3 @@ def push_alerts(alertmanager_url: str, alerts: list[dict[str, Any]]) -> None:
     ``endsAt`` Alertmanager resolves it after ``resolve_timeout``.
     """
     _request("POST", f"{alertmanager_url}/api/v2/alerts", alerts)
-
-
-def binaries_installed() -> bool:
-    """Whether Prometheus, Alertmanager and amtool are installed (for pytest skip marks)."""
-    return all(os.access(b, os.X_OK) for b in (PROMETHEUS, ALERTMANAGER, AMTOOL))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
@@ -146,6 +146,8 @@ class OperatorProcess:
     health_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    # Fast polling for tests (a class attribute, not a field: subclasses switch it off).
+    poll_flag: ClassVar[bool] = True
 
     @property
     def url(self) -> str:
@@ -171,7 +173,9 @@ class OperatorProcess:
             *self.extra_args,
         ]
         if self.command == "run":
-            args += ["--liveness", f"http://127.0.0.1:{self.health_port}/healthz", "--poll-seconds", "0.5"]
+            args += ["--liveness", f"http://127.0.0.1:{self.health_port}/healthz"]
+            if self.poll_flag:
+                args += ["--poll-seconds", "0.5"]
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             args,
@@ -535,40 +539,7 @@ class EnvConfiguredOperator(OperatorProcess):
     """``onduty run`` with no option but the connection and the bridge port: the rest (poll interval
     included, which :class:`OperatorProcess` always passes as a flag) comes from ``env``, as ONDUTY_*."""
 
-    def start(self, *, wait: bool = True) -> OperatorProcess:
-        self.starts += 1
-        args = [
-            sys.executable,
-            "-m",
-            "onduty.cli",
-            self.command,
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--namespace",
-            self.namespace,
-            "--bridge-port",
-            str(self.port),
-            "--liveness",
-            f"http://127.0.0.1:{self.health_port}/healthz",
-            *self.extra_args,
-        ]
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
-        )
-        log.close()
-        if wait:
-            wait_for(lambda: self._alive_or_fail() and http_ok(self.url + "/healthz"), timeout=30, what="the bridge")
-            wait_for(
-                lambda: self._alive_or_fail() and http_ok(f"http://127.0.0.1:{self.health_port}/healthz"),
-                timeout=60,
-                what="the operator to be ready",
-            )
-        return self
+    poll_flag = False
 
 
 class InFlightWatch:

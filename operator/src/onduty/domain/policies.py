@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from onduty.domain.alerts import describe_validation_error
 from onduty.domain.durations import format_duration, parse_duration
@@ -27,31 +27,16 @@ from onduty.domain.specs import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
     TIMESTAMP_PATTERN,
+    SpecModel,
     go_duration,
-    json_type_error,
     python_name_in,
     string_set,
-    without_nulls,
 )
 from onduty.domain.trust import CLUSTER_SCOPED_ACTIONS, DEFAULT_JOB_SERVICE_ACCOUNTS, Grants
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-    # As the API server reads a spec: null is absent, and values keep their JSON type (onduty.domain.runbooks).
-    @model_validator(mode="before")
-    @classmethod
-    def _without_nulls(cls, data: Any) -> Any:
-        return without_nulls(data)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _json_type(cls, value: Any, info: ValidationInfo) -> Any:
-        problem = json_type_error(value, cls.model_fields[info.field_name or ""].annotation)
-        if problem:
-            raise ValueError(problem)
-        return value
+class _Model(SpecModel):
+    pass
 
 
 def _duration(value: str) -> str:

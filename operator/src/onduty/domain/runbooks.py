@@ -22,11 +22,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -39,11 +36,10 @@ from onduty.domain.severity import Severity
 from onduty.domain.specs import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
+    SpecModel,
     distinct,
     go_duration,
-    json_type_error,
     python_name_in,
-    without_nulls,
 )
 
 Action = Literal[
@@ -62,21 +58,8 @@ DEFAULT_HEALTHY_WITHIN = "5m"
 DEFAULT_METRIC_WITHIN = "2m"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _without_nulls(cls, data: Any) -> Any:
-        return without_nulls(data)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _json_type(cls, value: Any, info: ValidationInfo) -> Any:
-        problem = json_type_error(value, cls.model_fields[info.field_name or ""].annotation)
-        if problem:
-            raise ValueError(problem)
-        return value
+class _Model(SpecModel):
+    pass
 
 
 Duration = Annotated[str, AfterValidator(go_duration)]

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from onduty.domain.durations import PATTERN as DURATION_PATTERN
 
@@ -237,3 +237,26 @@ def _python_name_in_value(annotation: Any, value: Any, path: str) -> str | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return python_name_in(annotation, value, f"{path}.")
     return None
+
+
+class SpecModel(BaseModel):
+    """A spec as the API server reads it: unknown fields refused, null is absent, values keep their JSON type.
+
+    The base of the Runbook and RemediationPolicy models, so ``onduty lint``, the
+    operator and ``kubectl apply`` give one answer.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nulls(cls, data: Any) -> Any:
+        return without_nulls(data)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_type(cls, value: Any, info: ValidationInfo) -> Any:
+        problem = json_type_error(value, cls.model_fields[info.field_name or ""].annotation)
+        if problem:
+            raise ValueError(problem)
+        return value
