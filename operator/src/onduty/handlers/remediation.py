@@ -330,11 +330,11 @@ class IncidentWorker:
                 if found:
                     # Crashed after acting, before recording: the action happened. Do not repeat it. What
                     # verification and a revert need is in the workload's record of it.
-                    kept = {
-                        k: v
-                        for k, v in actions.last_record(workload, nxt.step.action).items()
-                        if k not in ("at", "actionId", "incident")
-                    }
+                    try:
+                        last = actions.last_record(workload, nxt.step.action)
+                    except actions.UnreadableState:
+                        last = {}  # the effect is there; only its details are lost
+                    kept = {k: v for k, v in last.items() if k not in ("at", "actionId", "incident")}
                     return await self._mark_applied(
                         nxt, record, "found applied after an operator restart (its action id is on the target)", kept
                     )
