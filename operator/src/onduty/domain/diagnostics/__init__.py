@@ -105,7 +105,7 @@ from onduty.domain.diagnostics.specs import (
     WorkloadRef,
 )
 from onduty.domain.diagnostics.summary import RENDER_LIMIT, conclusion, render_summary
-from onduty.domain.diagnostics.times import ago, parse_time
+from onduty.domain.times import ago, parse_time
 
 __all__ = [
     "CHANGE_CAUSE_ANNOTATION",

@@ -13,7 +13,7 @@ from typing import Any
 
 from onduty.domain.diagnostics.results import Result, one_line
 from onduty.domain.diagnostics.specs import ArgoHistory
-from onduty.domain.diagnostics.times import ago
+from onduty.domain.times import ago
 
 
 def argo_history_result(spec: ArgoHistory, application: Mapping[str, Any], now: datetime) -> Result:

@@ -13,7 +13,7 @@ from typing import Any
 
 from onduty.domain.diagnostics.results import Result, one_line
 from onduty.domain.diagnostics.specs import ConfigChanges
-from onduty.domain.diagnostics.times import ago, parse_time, stamp
+from onduty.domain.times import ago, parse_time, stamp
 
 # ConfigMaps and Secrets looked up for one workload; a pod template referencing
 # more is unusual, and the rest are named as not checked.

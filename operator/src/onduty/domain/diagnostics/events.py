@@ -12,7 +12,7 @@ from typing import Any
 
 from onduty.domain.diagnostics.results import Result, counted, one_line
 from onduty.domain.diagnostics.specs import Events
-from onduty.domain.diagnostics.times import EPOCH, ago, parse_time, stamp
+from onduty.domain.times import EPOCH, ago, parse_time, stamp
 
 
 def event_time(event: Mapping[str, Any]) -> datetime | None:

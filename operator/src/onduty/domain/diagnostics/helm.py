@@ -13,7 +13,7 @@ from typing import Any
 
 from onduty.domain.diagnostics.results import Result, one_line
 from onduty.domain.diagnostics.specs import HelmHistory
-from onduty.domain.diagnostics.times import ago
+from onduty.domain.times import ago
 
 HELM_INSTANCE_LABEL = "app.kubernetes.io/instance"
 HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"

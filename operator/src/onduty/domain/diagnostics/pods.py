@@ -12,7 +12,7 @@ from typing import Any
 
 from onduty.domain.diagnostics.results import Result, counted, one_line
 from onduty.domain.diagnostics.specs import PodStatus
-from onduty.domain.diagnostics.times import EPOCH, parse_time
+from onduty.domain.times import EPOCH, parse_time
 
 
 def selector_string(selector: Mapping[str, Any] | None) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from onduty.domain.diagnostics.results import Result, counted, one_line
 from onduty.domain.diagnostics.specs import RolloutHistory
-from onduty.domain.diagnostics.times import ago
+from onduty.domain.times import ago
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE_ANNOTATION = "kubernetes.io/change-cause"

@@ -1,7 +1,8 @@
 """Times as Kubernetes, Helm and Argo CD write them, and as a responder reads them (``3m10s ago``).
 
-The findings of several diagnostics (pods, events, revisions, config changes)
-are ordered and described by time; this is the one reading of those stamps.
+The one place onduty writes and reads RFC 3339: status fields, annotations,
+Events and webhook payloads all go through :func:`rfc3339`, and every stamp
+another system wrote is read by :func:`parse_time`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from onduty.domain.durations import format_duration
 # Where a time that cannot be read sorts: before every other.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIME = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?\s*(Z|[+-]\d\d:?\d\d)?")
+
+
+def rfc3339(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, seconds precision, as Kubernetes writes times."""
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(value: Any) -> datetime | None:
