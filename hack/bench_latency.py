@@ -29,11 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "hack"), str(REPO / "operator" / "src")]
+sys.path[:0] = [str(REPO / "hack"), str(REPO / "operator" / "src")]
 
 import controlplane  # noqa: E402
-from kit import OperatorProcess, am_alert, am_payload, post_json, wait_for  # noqa: E402
+from alertmanager_webhook import am_alert, am_payload, post_json  # noqa: E402
 from onduty.adapters.kube import Cluster, Conflict, load_client  # noqa: E402
+from operator_process import OperatorProcess  # noqa: E402
+from processes import wait_until  # noqa: E402
 
 ACTION_ID = "onduty.dev/action-id"
 
@@ -269,7 +271,7 @@ def main() -> int:
             if (i + 1) % 50 == 0:
                 print(f"  {i + 1}/{n} incidents", file=sys.stderr)
         # Every incident must also finish its verification: a fast but broken path is no result.
-        wait_for(
+        wait_until(
             lambda: (
                 sum(
                     1
@@ -281,6 +283,7 @@ def main() -> int:
             timeout=300,
             interval=1,
             what="every incident's restart to be verified",
+            watch=[operator.process] if operator.process else [],
         )
     finally:
         onduty_watch.stop()

@@ -10,11 +10,8 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from kit import am_alert, am_payload, post_json
+from alertmanager_webhook import am_alert, am_payload, post_json
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ Install the binaries with ``hack/install-monitoring.sh``. Then::
 
 Both servers listen on free 127.0.0.1 ports, keep their data, configs and logs
 under ``run_dir`` (``logs/prometheus.log``, ``logs/alertmanager.log``), and are
-stopped by PID (SIGTERM, then SIGKILL).
+started and stopped by PID through ``hack/processes.py`` (SIGTERM, then SIGKILL).
 
 Timing: with the defaults (1 s scrape and evaluation, ``--rules.alert.resend-delay=1s``,
 and ``webhook_config``'s 1 s group_wait/group_interval) a ``for: 0s`` rule's firing
@@ -29,16 +29,13 @@ after the errors stop: the window still holds them (~9 s for [10s] at a 0.5 rati
 Alertmanagers over from its discovery managers in 5 s batches, and ``start()``
 waits for that (``wait_discovery=True``).
 
-Only the standard library and PyYAML.
+Only the standard library, PyYAML and onduty's own time format.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -50,6 +47,9 @@ from typing import Any
 
 import yaml
 
+from onduty.domain.times import rfc3339
+from processes import Process, free_ports, http_ok, wait_until
+
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -60,22 +60,6 @@ INSTALL_HINT = "run hack/install-monitoring.sh (apt-get install prometheus prome
 
 class MonitoringError(RuntimeError):
     """The monitoring stack could not be configured or started."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def _run_check(argv: list[str], what: str) -> None:
@@ -140,30 +124,6 @@ def webhook_config(
     }
 
 
-class _Proc:
-    def __init__(self, name: str, argv: list[str], log: Path, cwd: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.log = log
-        with open(log, "ab") as out:
-            self.popen = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
-            )
-        self.pid = self.popen.pid
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            self.popen.wait(timeout=timeout)
-
-
 class Monitoring:
     """A running Prometheus + Alertmanager pair on loopback. Create with :meth:`start`."""
 
@@ -171,8 +131,8 @@ class Monitoring:
         self.run_dir = run_dir
         self.prometheus_port = prometheus_port
         self.alertmanager_port = alertmanager_port
-        self.prometheus: _Proc | None = None
-        self.alertmanager: _Proc | None = None
+        self.prometheus: Process | None = None
+        self.alertmanager: Process | None = None
 
     @property
     def prometheus_url(self) -> str:
@@ -212,8 +172,9 @@ class Monitoring:
         ``resend_delay`` is Prometheus's ``--rules.alert.resend-delay``. With ``wait_discovery``
         (default) it also waits until Prometheus has picked up the Alertmanager and the scrape
         targets (about 5 s after start), so nothing the tests time is lost to that startup lag.
-        Raises :class:`MonitoringError` (with the tool's output or the log tail) on failure,
-        after stopping whatever it had started.
+        Raises :class:`MonitoringError` (with the tool's output) for a config the tools reject, and
+        ``ProcessError`` (with the log tails) when a server exits or is not ready in time, after
+        stopping whatever it had started.
         """
         for binary in (PROMETHEUS, ALERTMANAGER, AMTOOL):
             if not os.access(binary, os.X_OK):
@@ -225,9 +186,7 @@ class Monitoring:
         for d in (prom_dir / "data", am_dir / "data", logs):
             d.mkdir(parents=True, exist_ok=True)
 
-        mon = cls(run_dir, free_port(), free_port())
-        while mon.alertmanager_port == mon.prometheus_port:
-            mon.alertmanager_port = free_port()
+        mon = cls(run_dir, *free_ports(2))
 
         am_config = am_dir / "alertmanager.yml"
         am_config.write_text(_to_yaml(alertmanager_config))
@@ -266,7 +225,7 @@ class Monitoring:
             _run_check([PROMTOOL, "check", "config", str(prom_config)], "Prometheus config")
 
         try:
-            mon.alertmanager = _Proc(
+            mon.alertmanager = Process.start(
                 "alertmanager",
                 [
                     ALERTMANAGER,
@@ -277,10 +236,10 @@ class Monitoring:
                     "--cluster.listen-address=",
                     "--log.level=info",
                 ],
-                logs / "alertmanager.log",
-                am_dir,
+                log=logs / "alertmanager.log",
+                cwd=am_dir,
             )
-            mon.prometheus = _Proc(
+            mon.prometheus = Process.start(
                 "prometheus",
                 [
                     PROMETHEUS,
@@ -291,8 +250,8 @@ class Monitoring:
                     f"--rules.alert.resend-delay={resend_delay}",
                     "--log.level=info",
                 ],
-                logs / "prometheus.log",
-                prom_dir,
+                log=logs / "prometheus.log",
+                cwd=prom_dir,
             )
             deadline = time.monotonic() + ready_timeout
             mon._wait_ready(deadline)
@@ -303,30 +262,19 @@ class Monitoring:
             raise
         return mon
 
-    def _wait_ready(self, deadline: float) -> None:
-        started = ((self.alertmanager, self.alertmanager_url), (self.prometheus, self.prometheus_url))
-        pending = {proc.name: (proc, url) for proc, url in started if proc is not None}
-        while pending:
-            for name, (proc, url) in list(pending.items()):
-                if proc.popen.poll() is not None:
-                    raise MonitoringError(
-                        f"{name} exited with {proc.popen.returncode} before it was ready; "
-                        f"{proc.log}:\n{_tail(proc.log)}"
-                    )
-                try:
-                    status, _ = _get(url + "/-/ready", timeout=1.0)
-                except OSError:
-                    status = 0
-                if status == 200:
-                    del pending[name]
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                details = "\n".join(f"{name} ({p.log}):\n{_tail(p.log)}" for name, (p, _) in pending.items())
-                raise MonitoringError(f"not ready on /-/ready in time: {', '.join(pending)}\n{details}")
-            time.sleep(0.1)
+    def _servers(self) -> list[Process]:
+        return [p for p in (self.alertmanager, self.prometheus) if p is not None]
 
-    def _discovered(self, want_targets: int) -> tuple[int, int]:
+    def _wait_ready(self, deadline: float) -> None:
+        for name, url in (("Alertmanager", self.alertmanager_url), ("Prometheus", self.prometheus_url)):
+            wait_until(
+                lambda url=url: http_ok(url + "/-/ready", timeout=1.0),
+                timeout=deadline - time.monotonic(),
+                what=f"{name} /-/ready",
+                watch=self._servers(),
+            )
+
+    def _discovered(self) -> tuple[int, int]:
         """How many Alertmanagers and scrape targets Prometheus's discovery has handed over so far."""
         try:
             _, ams = _get(self.prometheus_url + "/api/v1/alertmanagers")
@@ -342,22 +290,16 @@ class Monitoring:
         # scrape manager and the notifier in 5 s batches (not configurable in 2.42): until then
         # nothing is scraped and no alert can be sent. Waiting here makes start() take ~5 s but
         # leaves the tests' own timings honest.
-        while True:
-            n_ams, n_targets = self._discovered(want_targets)
-            if n_ams >= 1 and n_targets >= want_targets:
-                return
-            for proc in (self.alertmanager, self.prometheus):
-                if proc is not None and proc.popen.poll() is not None:
-                    raise MonitoringError(
-                        f"{proc.name} exited with {proc.popen.returncode}; {proc.log}:\n{_tail(proc.log)}"
-                    )
-            if time.monotonic() > deadline:
-                log = self.logs / "prometheus.log"
-                raise MonitoringError(
-                    f"Prometheus had discovered only {n_ams} Alertmanager(s) and {n_targets}/{want_targets} scrape "
-                    f"target(s) by the deadline; {log}:\n{_tail(log)}"
-                )
-            time.sleep(0.1)
+        def discovered() -> bool:
+            n_ams, n_targets = self._discovered()
+            return n_ams >= 1 and n_targets >= want_targets
+
+        wait_until(
+            discovered,
+            timeout=deadline - time.monotonic(),
+            what=f"Prometheus to discover its Alertmanager and {want_targets} scrape target(s)",
+            watch=self._servers(),
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop Prometheus then Alertmanager by PID: SIGTERM, SIGKILL after ``timeout``. Idempotent."""
@@ -386,10 +328,6 @@ def query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
     return result
 
 
-def _rfc3339(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def create_silence(
     alertmanager_url: str,
     matchers: list[dict[str, Any]],
@@ -414,8 +352,8 @@ def create_silence(
             }
             for m in matchers
         ],
-        "startsAt": _rfc3339(now),
-        "endsAt": _rfc3339(now + timedelta(seconds=duration_s)),
+        "startsAt": rfc3339(now),
+        "endsAt": rfc3339(now + timedelta(seconds=duration_s)),
         "createdBy": created_by,
         "comment": comment,
     }
@@ -426,12 +364,6 @@ def create_silence(
 def delete_silence(alertmanager_url: str, silence_id: str) -> None:
     """Expire a silence (DELETE /api/v2/silence/{id})."""
     _request("DELETE", f"{alertmanager_url}/api/v2/silence/{urllib.parse.quote(silence_id)}")
-
-
-def silences(alertmanager_url: str) -> list[dict[str, Any]]:
-    """Every silence, expired ones included (GET /api/v2/silences)."""
-    result: list[dict[str, Any]] = _request("GET", f"{alertmanager_url}/api/v2/silences")
-    return result
 
 
 def alerts(alertmanager_url: str) -> list[dict[str, Any]]:

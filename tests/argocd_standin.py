@@ -34,6 +34,7 @@ from typing import Any
 
 from onduty.adapters.argocd import application_path
 from onduty.adapters.kube import Cluster, Conflict, NotFound
+from onduty.domain.times import rfc3339
 
 POLL_SECONDS = 0.1
 # Argo CD's default spec.revisionHistoryLimit.
@@ -41,7 +42,7 @@ DEFAULT_HISTORY_LIMIT = 10
 
 
 def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return rfc3339(datetime.now(UTC))  # Argo CD's metav1.Time stamps are to the second, as Kubernetes writes
 
 
 class ArgoStandIn:

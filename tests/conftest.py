@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from kit import REPO, OperatorProcess, deployment_manifest, drop_namespace, helm_env, wait_for
+from kit import REPO, deployment_manifest, drop_namespace, helm_env, wait_for
+from operator_process import OperatorProcess
 
 
 @dataclass

@@ -1,25 +1,25 @@
-"""Shared test kit: waiting on conditions, Alertmanager payloads, an operator process.
+"""Shared test kit: waiting on conditions, the cluster set-ups tests share, onduty's CLI.
 
-Waiting is always on a condition (``wait_for``), never a bare sleep.
+Waiting is always on a condition (``wait_for``), never a bare sleep. Processes (onduty, the control plane,
+Prometheus, Alertmanager) are started through ``hack/processes.py``; Alertmanager's payloads come from
+``hack/alertmanager_webhook.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
+
+from alertmanager_webhook import am_alert, am_payload, post_json
+from operator_process import OperatorProcess
+from processes import ProcessError, wait_until
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
@@ -28,204 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 def wait_for(
     probe: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"
 ) -> T:
-    """Poll ``probe`` until it returns a truthy value; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except Exception as error:  # the probe may race the object's creation
-            last_error = error
-            value = None
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_error})" if last_error else "")
-    )
+    """Poll ``probe`` until it returns a truthy value; fail the test with ``what`` after ``timeout``.
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def fingerprint(labels: dict[str, str]) -> str:
-    """Alertmanager's fingerprint: FNV-1a 64 over sorted name/value pairs, 0xff-separated."""
-    value = 14695981039346656037
-    for name in sorted(labels):
-        for byte in name.encode() + b"\xff" + labels[name].encode() + b"\xff":
-            value ^= byte
-            value = (value * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return f"{value:016x}"
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def am_alert(
-    labels: dict[str, str],
-    *,
-    starts_at: datetime,
-    status: str = "firing",
-    ends_at: datetime | None = None,
-    annotations: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    return {
-        "status": status,
-        "labels": labels,
-        "annotations": annotations or {"summary": f"{labels.get('alertname')} on {labels.get('deployment', '?')}"},
-        "startsAt": rfc3339(starts_at),
-        "endsAt": rfc3339(ends_at) if ends_at else "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus.local/graph?g0.expr=up",
-        "fingerprint": fingerprint(labels),
-    }
-
-
-def am_payload(*alerts: dict[str, Any], receiver: str = "onduty") -> dict[str, Any]:
-    """An Alertmanager webhook v4 notification, as Alertmanager 0.25 sends it."""
-    common = dict(set.intersection(*(set(a["labels"].items()) for a in alerts))) if alerts else {}
-    return {
-        "receiver": receiver,
-        "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
-        "alerts": list(alerts),
-        "groupLabels": {"alertname": common.get("alertname", "")},
-        "commonLabels": common,
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager.local:9093",
-        "version": "4",
-        "groupKey": '{}:{alertname="' + common.get("alertname", "") + '"}',
-        "truncatedAlerts": 0,
-    }
-
-
-def post_json(
-    url: str, body: Any, *, headers: dict[str, str] | None = None, raw: bytes | None = None, timeout: float = 30.0
-) -> tuple[int, dict[str, Any]]:
-    data = raw if raw is not None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "Alertmanager/0.25.0", **(headers or {})},
-    )
+    Any exception of the probe counts as "not yet" (it may race the object's creation).
+    """
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        text = error.read()
-        try:
-            return error.code, json.loads(text)
-        except ValueError:
-            return error.code, {"raw": text.decode(errors="replace")}
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@dataclass
-class OperatorProcess:
-    """``onduty run`` (or ``onduty bridge``) as a real child process, so tests can stop, restart and SIGKILL it."""
-
-    kubeconfig: Path
-    log_dir: Path
-    command: str = "run"
-    extra_args: list[str] = field(default_factory=list)
-    # Extra environment for the process (e.g. ONDUTY_TEST_CRASHPOINTS / ONDUTY_CRASH_AT); kept across restarts
-    # unless the test changes it.
-    env: dict[str, str] = field(default_factory=dict)
-    namespace: str = "onduty-system"
-    port: int = field(default_factory=free_port)
-    health_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-    # Fast polling for tests (a class attribute, not a field: subclasses switch it off).
-    poll_flag: ClassVar[bool] = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_dir / f"onduty-{self.command}-{self.port}-{self.starts}.log"
-
-    def start(self, *, wait: bool = True) -> OperatorProcess:
-        self.starts += 1
-        args = [
-            sys.executable,
-            "-m",
-            "onduty.cli",
-            self.command,
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--namespace",
-            self.namespace,
-            "--bridge-port",
-            str(self.port),
-            *self.extra_args,
-        ]
-        if self.command == "run":
-            args += ["--liveness", f"http://127.0.0.1:{self.health_port}/healthz"]
-            if self.poll_flag:
-                args += ["--poll-seconds", "0.5"]
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
-        )
-        log.close()
-        if wait:
-            wait_for(
-                lambda: self._alive_or_fail() and http_ok(self.url + "/healthz"),
-                timeout=30,
-                what="the bridge to listen",
-            )
-            if self.command == "run":
-                wait_for(
-                    lambda: self._alive_or_fail() and http_ok(f"http://127.0.0.1:{self.health_port}/healthz"),
-                    timeout=60,
-                    what="the operator to be ready",
-                )
-        return self
-
-    def _alive_or_fail(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"onduty exited with {self.process.returncode}:\n{self.tail()}")
-        return True
-
-    def tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no final writes — a crash."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        return wait_until(probe, timeout=timeout, interval=interval, what=what, tolerate=(Exception,))
+    except ProcessError as error:
+        raise AssertionError(str(error)) from None
 
 
 def deployment_manifest(name: str, namespace: str, replicas: int = 2) -> str:

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from kit import OperatorProcess, fingerprint, wait_for
+from alertmanager_webhook import fingerprint
+from kit import wait_for
 from monitoring import Monitoring, push_alerts, webhook_config
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+from onduty.domain.times import rfc3339
+from operator_process import OperatorProcess
 
 
 @pytest.fixture

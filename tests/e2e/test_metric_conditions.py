@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from demo_app import DemoApp
-from kit import free_port, get_deployment, incident_where, timeline_reasons, verdict_reasons, wait_for
+from kit import get_deployment, incident_where, timeline_reasons, verdict_reasons, wait_for
 from monitoring import Monitoring, alerts, create_silence, push_alerts, webhook_config
+from processes import free_port
 
 # Each test is about what onduty does when it may act: a policy lets it restart.
 pytestmark = pytest.mark.usefixtures("restart_policy")

@@ -21,7 +21,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kit import am_alert, am_payload, fingerprint, post_json, wait_for
+from alertmanager_webhook import am_alert, am_payload, fingerprint, post_json
+from kit import wait_for
+from onduty.domain.times import rfc3339
 
 
 def labels(namespace: str) -> dict[str, str]:
@@ -55,7 +57,7 @@ def test_an_ha_pair_s_deliveries_make_one_alert_per_episode_and_each_incident_re
         what="the incident of episode 1",
     )
     assert list(alerts_in(cluster, namespace)) == [first_name]
-    assert alerts_in(cluster, namespace)[first_name]["spec"]["startsAt"] == t0.isoformat().replace("+00:00", "Z")
+    assert alerts_in(cluster, namespace)[first_name]["spec"]["startsAt"] == rfc3339(t0)
 
     # The resolution carries yet another start (what real Alertmanagers were seen to send).
     resolved = am_alert(labels(namespace), starts_at=t2, status="resolved", ends_at=ended)

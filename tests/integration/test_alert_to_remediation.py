@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kit import am_alert, am_payload, post_json, wait_for
+from alertmanager_webhook import am_alert, am_payload, post_json
+from kit import wait_for
 
 # These tests are about what onduty does when it may act: a policy lets it.
 pytestmark = pytest.mark.usefixtures("restart_policy")

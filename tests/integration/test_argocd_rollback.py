@@ -14,7 +14,8 @@ from argocd_standin import ArgoStandIn
 from kit import argocd_crd, wait_for
 from onduty.adapters import argocd
 from onduty.adapters.kube import Cluster
-from onduty.domain.argocd import ACTION_ID_ANNOTATION, RollbackState, rollback_state
+from onduty.domain.annotations import ACTION_ID
+from onduty.domain.argocd import RollbackState, rollback_state
 
 GIT = "https://git.example.com/shop/deploy.git"
 OLD, MID, NEW = "1" * 40, "2" * 40, "3" * 40
@@ -119,7 +120,7 @@ def test_rollback_to_previous_entry_is_synced_by_argo_and_reported_out_of_sync(a
         },
     }
     assert "operationState" not in written["status"]  # the last result is cleared, as Argo does
-    assert written["metadata"]["annotations"][ACTION_ID_ANNOTATION] == "inc-7-step1"
+    assert written["metadata"]["annotations"][ACTION_ID] == "inc-7-step1"
     assert f'+ operation.sync.revision: "{MID}"' in result.diff.splitlines()
     assert "+ status.operationState" not in result.diff
 
@@ -182,7 +183,7 @@ def test_dry_run_stores_nothing_and_returns_the_would_be_change(argo_crd, kube, 
     assert result.outcome == "DryRun"
     assert result.message.startswith("dry run: would roll Application")
     lines = result.diff.splitlines()
-    assert f'+ metadata.annotations["{ACTION_ID_ANNOTATION}"]: "inc-7-step1"' in lines
+    assert f'+ metadata.annotations["{ACTION_ID}"]: "inc-7-step1"' in lines
     assert f'+ operation.sync.revision: "{MID}"' in lines
     assert '+ operation.initiatedBy.username: "onduty"' in lines
     assert "- spec.syncPolicy.automated.selfHeal: true" in lines

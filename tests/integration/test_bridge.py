@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from kit import am_alert, am_payload, free_port, http_ok, post_json
+from alertmanager_webhook import am_alert, am_payload, post_json
+from processes import free_port, http_ok
 
 
 def labels(namespace: str, **extra: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """onduty killed at every named crash point of every action, then restarted: the action is applied
 exactly once and recorded as it happened.
 
-The remediation worker passes named points (:mod:`onduty.handlers.crashpoints`): ``after-record``
+The remediation worker passes named points (:mod:`onduty.services.crashpoints`): ``after-record``
 (the action is claimed in the incident, nothing done yet), ``after-write-N`` (the N-th write the
 action made to the cluster) and ``before-verify`` (recorded as applied, verification not begun).
 For each action and each point it passes, onduty runs with that point armed and dies there with
@@ -37,7 +37,7 @@ from kit import (
     step_outcome,
     wait_for,
 )
-from onduty.handlers import crashpoints
+from onduty.services import crashpoints
 
 ACTION_ID = "onduty.dev/action-id"
 HISTORY = "onduty.dev/action-history"
@@ -359,8 +359,8 @@ def test_onduty_killed_at_any_point_applies_the_action_exactly_once_and_records_
     name = open_step_incident(
         cluster, namespace, arranged.step, policy=arranged.policy, labels=arranged.labels, workload=arranged.workload
     )
-    wait_for(lambda: onduty.process.poll() is not None, timeout=90, interval=0.1, what=f"onduty to die at {point}")
-    assert onduty.process.returncode == crashpoints.EXIT_STATUS, onduty.tail()
+    wait_for(lambda: onduty.process.exit_code is not None, timeout=90, interval=0.1, what=f"onduty to die at {point}")
+    assert onduty.process.exit_code == crashpoints.EXIT_STATUS, onduty.tail()
     assert f"crash point {point} reached" in onduty.tail(), onduty.tail()
     # It died in this incident's step, where the point says: claimed; applied only once it says so.
     at_crash = cluster.get_json("incident.onduty.dev", name, "-n", namespace).get("status") or {}

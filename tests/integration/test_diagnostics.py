@@ -25,13 +25,15 @@ from typing import Any
 import pytest
 import yaml
 
-from kit import REPO, argocd_crd, free_port, rfc3339, wait_for
+from kit import REPO, argocd_crd, wait_for
 from onduty.adapters.diagnostics import HTTP_DEADLINE
 from onduty.adapters.kube import Cluster
 from onduty.domain.runbooks import parse_runbook
 from onduty.domain.timeline import Entry
-from onduty.handlers.diagnostics import gather
+from onduty.domain.times import rfc3339
 from onduty.handlers.runtime import OperatorConfig, Runtime
+from onduty.services.diagnostics import gather
+from processes import free_port
 
 CHART = REPO / "tests/fixtures/charts/demo"
 

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kit import REPO, am_alert, am_payload, deployment_manifest, drop_namespace, free_port, post_json, wait_for
+from alertmanager_webhook import am_alert, am_payload, post_json
+from kit import REPO, deployment_manifest, drop_namespace, wait_for
+from processes import free_port
 
 RUNBOOK = {
     "apiVersion": "onduty.dev/v1alpha1",

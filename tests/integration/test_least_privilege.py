@@ -18,16 +18,9 @@ from typing import Any
 
 import pytest
 
-from kit import (
-    OperatorProcess,
-    am_alert,
-    am_payload,
-    deployment_manifest,
-    drop_namespace,
-    install_chart_rbac,
-    post_json,
-    wait_for,
-)
+from alertmanager_webhook import am_alert, am_payload, post_json
+from kit import deployment_manifest, drop_namespace, install_chart_rbac, wait_for
+from operator_process import OperatorProcess
 
 RELEASE = "onduty-lp"  # its own names, beside the cluster-wide install other modules use
 SYSTEM = "onduty-system"

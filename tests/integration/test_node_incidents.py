@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from kit import am_alert, am_payload, post_json, wait_for
+from alertmanager_webhook import am_alert, am_payload, post_json
+from kit import wait_for
 
 SYSTEM = "onduty-system"
 

@@ -23,12 +23,13 @@ from typing import Any
 import pytest
 
 from controlplane import LOGS_NODE_NAME, LOGS_NODE_TAINT, cri_log, logs_object
-from kit import rfc3339, wait_for
+from kit import wait_for
 from onduty.adapters.kube import Cluster
 from onduty.domain.runbooks import parse_runbook
 from onduty.domain.timeline import Entry
-from onduty.handlers.diagnostics import gather
+from onduty.domain.times import rfc3339
 from onduty.handlers.runtime import OperatorConfig, Runtime
+from onduty.services.diagnostics import gather
 
 APP = [f"GET /orders/{i} 200 {3 + i % 5}ms" for i in range(1, 21)]
 APP_BEFORE_CRASH = [

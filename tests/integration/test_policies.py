@@ -10,7 +10,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from kit import InFlightWatch, am_alert, am_payload, deployment_manifest, post_json, wait_for
+from alertmanager_webhook import am_alert, am_payload, post_json
+from kit import InFlightWatch, deployment_manifest, wait_for
+from onduty.domain.times import rfc3339
 
 # The test cluster's admin (its client certificate's CN): the admission policy records approvers by their own name.
 ADMIN = "onduty-admin"
@@ -108,8 +110,8 @@ def test_change_freeze_denies_and_names_the_policy(cluster, namespace, deploymen
     now = datetime.now(UTC)
     window = {
         "name": "black-friday",
-        "start": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "start": rfc3339(now - timedelta(hours=1)),
+        "end": rfc3339(now + timedelta(hours=1)),
         "reason": "peak traffic",
     }
     name = policy(cluster, f"freeze-{namespace}", namespace, changeFreezes=[window])

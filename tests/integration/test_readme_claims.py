@@ -18,26 +18,24 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from alertmanager_webhook import am_alert, am_payload, post_json
 from kit import (
     EnvConfiguredOperator,
     InFlightWatch,
-    am_alert,
-    am_payload,
     apply_manifest,
     deployment_manifest,
     drop_namespace,
     fire_alerts,
-    free_port,
     get_deployment,
     incident_where,
     onduty_cli,
     open_step_incident,
-    post_json,
     step_outcome,
     timeline_reasons,
     verdict_reasons,
     wait_for,
 )
+from processes import free_port
 
 # The test cluster's admin (its client certificate's CN), as the API server authenticates it.
 ADMIN = "onduty-admin"
@@ -489,7 +487,7 @@ def test_an_unreachable_alertmanager_holds_automation_until_it_answers(
     assert "Connection refused" in entry["message"]
     assert held["status"].get("actions", []) == []  # held, not denied: nothing recorded, nothing done
     assert generation(cluster, namespace) == before
-    assert operator.process is not None and operator.process.poll() is None
+    assert operator.process is not None and operator.process.alive()
 
     server = ThreadingHTTPServer(("127.0.0.1", port), _NoSilences)
     threading.Thread(target=server.serve_forever, daemon=True).start()

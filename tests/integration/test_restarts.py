@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kit import am_alert, am_payload, free_port, post_json, wait_for
+from alertmanager_webhook import am_alert, am_payload, post_json
+from kit import wait_for
+from onduty.domain.times import rfc3339
+from processes import free_port
 
 # These tests are about what onduty does when it may act: a policy lets it.
 pytestmark = pytest.mark.usefixtures("restart_policy")
@@ -91,7 +94,7 @@ def _incident_with_recorded_action(cluster, namespace, deployment):
     cluster.kubectl("apply", "-f", "-", input_=json.dumps(manual))
     uid = cluster.get_json("incident.onduty.dev", "crashed-mid-action", "-n", namespace)["metadata"]["uid"]
     action_id = f"{uid}.restart"
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = rfc3339(datetime.now(UTC))
     status = {
         "status": {
             "phase": "Remediating",

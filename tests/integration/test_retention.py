@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kit import am_alert, am_payload, post_json, wait_for
+from alertmanager_webhook import am_alert, am_payload, post_json
+from kit import wait_for
 
 
 def labels(namespace: str, alertname: str, **extra: str) -> dict[str, str]:

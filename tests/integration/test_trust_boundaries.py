@@ -24,17 +24,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kit import (
-    OperatorProcess,
-    am_alert,
-    am_payload,
-    argocd_crd,
-    deployment_manifest,
-    drop_namespace,
-    install_chart_rbac,
-    post_json,
-    wait_for,
-)
+from alertmanager_webhook import am_alert, am_payload, post_json
+from kit import argocd_crd, deployment_manifest, drop_namespace, install_chart_rbac, wait_for
+from operator_process import OperatorProcess
 
 RELEASE = "onduty"
 SYSTEM = "onduty-system"

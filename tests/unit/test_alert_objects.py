@@ -25,11 +25,11 @@ from onduty.domain.alerts import (
     bounded,
     parse_webhook,
     plan_delivery,
-    rfc3339,
     safe_label_value,
     spec_update,
 )
 from onduty.domain.grouping import incident_name
+from onduty.domain.times import rfc3339
 
 # metadata.name of a custom resource: a DNS-1123 subdomain.
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
+from onduty.domain.annotations import ACTION_ID, ARGO_OPERATION_INFO
 from onduty.domain.argocd import (
-    ACTION_ID_ANNOTATION,
-    ACTION_INFO_NAME,
     applied_by,
     automated_sync_enabled,
     plan_rollback,
@@ -183,12 +182,12 @@ def test_rollback_to_previous_entry_writes_the_operation_argo_writes():
     assert decision.target is not None and decision.target.id == 2
     assert "history id 2 (revision " + MID in decision.message
     assert decision.patch == {
-        "metadata": {"resourceVersion": "41", "annotations": {ACTION_ID_ANNOTATION: "inc-1-a0"}},
+        "metadata": {"resourceVersion": "41", "annotations": {ACTION_ID: "inc-1-a0"}},
         "operation": {
             "initiatedBy": {"username": "onduty"},
             "info": [
                 {"name": "Reason", "value": "onduty rollback to history id 2"},
-                {"name": ACTION_INFO_NAME, "value": "inc-1-a0"},
+                {"name": ARGO_OPERATION_INFO, "value": "inc-1-a0"},
             ],
             "sync": {
                 "revision": MID,
@@ -261,10 +260,10 @@ def test_planning_does_not_touch_the_application():
 @pytest.mark.parametrize(
     ("annotations", "action_id", "expected"),
     [
-        pytest.param({ACTION_ID_ANNOTATION: "inc-1-a0"}, "inc-1-a0", True, id="same-id"),
-        pytest.param({ACTION_ID_ANNOTATION: "inc-1-a0"}, "inc-1-a1", False, id="other-id"),
+        pytest.param({ACTION_ID: "inc-1-a0"}, "inc-1-a0", True, id="same-id"),
+        pytest.param({ACTION_ID: "inc-1-a0"}, "inc-1-a1", False, id="other-id"),
         pytest.param({}, "inc-1-a0", False, id="no-annotation"),
-        pytest.param({ACTION_ID_ANNOTATION: ""}, "", False, id="empty-id-never-matches"),
+        pytest.param({ACTION_ID: ""}, "", False, id="empty-id-never-matches"),
     ],
 )
 def test_applied_by_reads_the_action_id_annotation(annotations, action_id, expected):
@@ -391,14 +390,14 @@ def test_multi_source_rollback_is_done_when_every_revision_matches():
 def test_diff_shows_each_changed_leaf_and_skips_server_bookkeeping():
     before = _app(automated={"prune": True})
     after = copy.deepcopy(before)
-    after["metadata"] |= {"resourceVersion": "42", "generation": 3, "annotations": {ACTION_ID_ANNOTATION: "a1"}}
+    after["metadata"] |= {"resourceVersion": "42", "generation": 3, "annotations": {ACTION_ID: "a1"}}
     after["operation"] = {"sync": {"revision": MID}}
     del after["spec"]["syncPolicy"]["automated"]
 
     diff = render_diff(before, after).splitlines()
 
     assert diff == [
-        f'+ metadata.annotations["{ACTION_ID_ANNOTATION}"]: "a1"',
+        f'+ metadata.annotations["{ACTION_ID}"]: "a1"',
         f'+ operation.sync.revision: "{MID}"',
         "+ spec.syncPolicy: {}",
         "- spec.syncPolicy.automated.prune: true",

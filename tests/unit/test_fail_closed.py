@@ -11,6 +11,9 @@ import pytest
 
 from onduty.adapters.kube import CONFLICT_BACKOFF_CAP, conflict_backoff
 from onduty.domain import incidents
+from onduty.domain.actions import records
+from onduty.domain.actions.context import Context
+from onduty.domain.annotations import ACTION_HISTORY_ANNOTATION, last_action_annotation
 from onduty.domain.policies import (
     MAX_RATE_LIMIT_ACTIONS,
     InvalidPolicy,
@@ -20,7 +23,6 @@ from onduty.domain.policies import (
     parse_policy,
     parse_policy_or_invalid,
 )
-from onduty.handlers import actions
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -102,16 +104,15 @@ def _workload(**annotations: str) -> dict[str, Any]:
 
 
 def test_the_history_keeps_enough_times_for_the_largest_rate_limit() -> None:
-    assert actions.HISTORY_LIMIT >= MAX_RATE_LIMIT_ACTIONS
+    assert records.HISTORY_LIMIT >= MAX_RATE_LIMIT_ACTIONS
     times = [(NOW - timedelta(seconds=i)).isoformat().replace("+00:00", "Z") for i in range(1200, 0, -1)]
-    workload = _workload(**{actions.HISTORY_ANNOTATION: json.dumps(times)})
+    workload = _workload(**{ACTION_HISTORY_ANNOTATION: json.dumps(times)})
 
-    assert len(actions.history(workload)) == 1200
+    assert len(records.history(workload)) == 1200
     from onduty.domain.runbooks import Step
 
-    ctx = actions.Context(
-        cluster=None,  # record_metadata reads neither the cluster nor the target
-        target=None,
+    ctx = Context(
+        target=None,  # record_metadata does not read the target
         workload=workload,
         action_id="inc.restart",
         step=Step.model_validate({"name": "restart", "action": "rolloutRestart"}),
@@ -120,8 +121,8 @@ def test_the_history_keeps_enough_times_for_the_largest_rate_limit() -> None:
         allow_suspend_automated_sync=False,
         now=NOW,
     )
-    kept = json.loads(actions.record_metadata(ctx)["annotations"][actions.HISTORY_ANNOTATION])
-    assert len(kept) == actions.HISTORY_LIMIT and kept[-1] == "2026-11-30T12:00:00Z"
+    kept = json.loads(records.record_metadata(ctx)["annotations"][ACTION_HISTORY_ANNOTATION])
+    assert len(kept) == records.HISTORY_LIMIT and kept[-1] == "2026-11-30T12:00:00Z"
 
 
 def test_a_rate_limit_of_a_thousand_is_enforced_from_the_kept_history() -> None:
@@ -141,26 +142,26 @@ def test_a_rate_limit_of_a_thousand_is_enforced_from_the_kept_history() -> None:
 @pytest.mark.parametrize(
     "annotations",
     [
-        {actions.HISTORY_ANNOTATION: "not json"},
-        {actions.HISTORY_ANNOTATION: '{"a": 1}'},
-        {actions.HISTORY_ANNOTATION: '["yesterday"]'},
+        {ACTION_HISTORY_ANNOTATION: "not json"},
+        {ACTION_HISTORY_ANNOTATION: '{"a": 1}'},
+        {ACTION_HISTORY_ANNOTATION: '["yesterday"]'},
     ],
 )
 def test_an_unreadable_history_is_an_error_not_an_empty_history(annotations: dict[str, str]) -> None:
-    with pytest.raises(actions.UnreadableState) as error:
-        actions.history(_workload(**annotations))
-    assert actions.HISTORY_ANNOTATION in str(error.value)
+    with pytest.raises(records.UnreadableState) as error:
+        records.history(_workload(**annotations))
+    assert ACTION_HISTORY_ANNOTATION in str(error.value)
 
 
 @pytest.mark.parametrize("raw", ["{", "[]", '"x"', '{"at": 5}'])
 def test_an_unreadable_last_action_record_is_an_error(raw: str) -> None:
-    with pytest.raises(actions.UnreadableState):
-        actions.last_record(_workload(**{actions.last_action_annotation("scale"): raw}), "scale")
+    with pytest.raises(records.UnreadableState):
+        records.last_record(_workload(**{last_action_annotation("scale"): raw}), "scale")
 
 
 def test_no_record_is_no_record() -> None:
-    assert actions.history(_workload()) == []
-    assert actions.last_record(_workload(), "scale") == {}
+    assert records.history(_workload()) == []
+    assert records.last_record(_workload(), "scale") == {}
 
 
 # --- an invalid policy governs its scope by refusing ------------------------------------------------

@@ -14,6 +14,7 @@ import yaml
 from onduty.adapters.helm import decode_release
 from onduty.adapters.helm_rollback import merge_patch
 from onduty.domain import helm
+from onduty.domain.annotations import ACTION_ID
 from onduty.domain.helm import Refusal, RollbackPlan, plan_rollback
 
 NOW = datetime(2025, 3, 4, 10, 0, 0, 123450, tzinfo=UTC)
@@ -164,7 +165,7 @@ def test_the_default_target_is_the_revision_before_the_deployed_one() -> None:
 
 
 def test_the_new_revision_is_built_as_helm_prepare_rollback_builds_it() -> None:
-    target = record(1, "superseded", labels={"team": "web", helm.ACTION_ID_LABEL: "older-action"}, apply_method="csa")
+    target = record(1, "superseded", labels={"team": "web", ACTION_ID: "older-action"}, apply_method="csa")
     target["info"]["notes"] = "Thanks for installing."
 
     new = planned([target, record(2, "deployed")]).record
@@ -185,7 +186,7 @@ def test_the_new_revision_is_built_as_helm_prepare_rollback_builds_it() -> None:
         "version": 3,
         "namespace": "apps",
         "apply_method": "csa",
-        "labels": {"team": "web", helm.ACTION_ID_LABEL: "inc-1.rb"},
+        "labels": {"team": "web", ACTION_ID: "inc-1.rb"},
     }
 
 
@@ -478,7 +479,7 @@ def test_what_a_rollback_applies_it_owns_afterwards() -> None:
 
 
 def mine(version: int, status: str, action_id: str = "inc-1.rb", target: int = 1) -> dict[str, Any]:
-    r = record(version, status, labels={helm.ACTION_ID_LABEL: helm.action_label(action_id)})
+    r = record(version, status, labels={ACTION_ID: helm.action_label(action_id)})
     r["info"]["description"] = f"Rollback to {target}"
     return r
 
@@ -502,7 +503,7 @@ def test_a_finished_rollback_is_not_applied_again(status: str) -> None:
 
 def test_labels_helm_copied_forward_do_not_make_a_later_revision_ours() -> None:
     # `helm upgrade` after our rollback copies our label into revision 4.
-    later = record(4, "pending-upgrade", labels={helm.ACTION_ID_LABEL: "inc-1.rb"})
+    later = record(4, "pending-upgrade", labels={ACTION_ID: "inc-1.rb"})
     releases = [record(1, "superseded"), record(2, "superseded"), mine(3, "superseded"), later]
 
     assert (helm.action_record(releases, "inc-1.rb") or {}).get("version") == 3

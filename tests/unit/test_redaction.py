@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from kit import free_port
 from onduty.adapters.alertmanager import Alertmanager, AlertmanagerUnavailable
 from onduty.adapters.prometheus import Prometheus, PrometheusUnavailable
 from onduty.domain.diagnostics import graph_link
 from onduty.domain.redaction import basic_authorization, redact_url, split_credentials
+from processes import free_port
 
 SECRET = "s3cr3t-pa55"
 

@@ -7,7 +7,11 @@ step in the incident's status and Events.
 
 Layers (enforced by import-linter, see ``pyproject.toml``)::
 
-    cli → handlers | bridge → adapters → domain
+    cli → handlers | bridge → services → adapters → domain
+
+The handlers are Kopf's side (decorators, guards, Kopf's errors and Events);
+the services are the use cases (:mod:`onduty.services.remediation` drives an
+incident), reading and writing through the adapters and deciding with the domain.
 
 The domain is pure: it takes ``now`` and state as arguments and returns
 decisions as values.

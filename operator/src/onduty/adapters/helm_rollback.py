@@ -63,6 +63,7 @@ from typing import Any, Literal
 from onduty.adapters.helm import decode_release
 from onduty.adapters.kube import ApiRejected, Cluster, Conflict, NotFound, segment
 from onduty.domain import helm
+from onduty.domain.annotations import ACTION_ID
 from onduty.domain.guardrails import Verdict
 from onduty.domain.helm import Refusal, RollbackPlan
 
@@ -142,7 +143,7 @@ def applied_by(cluster: Cluster, namespace: str, release: str, action_id: str) -
     False before it started, and while it is still ``pending-rollback``
     (interrupted): :func:`rollback` with the same id finishes that one.
     """
-    selector = f",{helm.ACTION_ID_LABEL}={helm.action_label(action_id)}"
+    selector = f",{ACTION_ID}={helm.action_label(action_id)}"
     ours = helm.action_record(
         [s.record for s in _read(cluster, namespace, release, extra_selector=selector).values()], action_id
     )

@@ -267,6 +267,10 @@ class Cluster:
     def get_namespace(self, name: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v1/namespaces/{segment(name)}")
 
+    def get_admission(self, plural: str, name: str) -> dict[str, Any]:
+        """A cluster-scoped admission object (``validatingadmissionpolicies``, ``…bindings``) by name."""
+        return self.request("GET", f"/apis/admissionregistration.k8s.io/v1/{segment(plural)}/{segment(name)}")
+
     def readyz(self) -> bool:
         try:
             self.api.call_api("GET", self.api.configuration.host + "/readyz", _request_timeout=self.timeout).read()

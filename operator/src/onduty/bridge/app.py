@@ -57,6 +57,7 @@ from prometheus_client import (
 from onduty import API_VERSION
 from onduty.adapters.kube import ApiRejected, ApiUnavailable, Cluster, Conflict, KubeError, NotFound
 from onduty.domain import alerts as domain
+from onduty.domain.annotations import ALERTNAME_LABEL, FINGERPRINT_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,6 @@ ALERTS_PATH = "/api/v1/alerts"
 # alert at once. Past this the API server is too busy to settle it: 503, and
 # Alertmanager retries.
 EPISODE_ATTEMPTS = 6
-FINGERPRINT_LABEL = "onduty.dev/fingerprint"
 # A 429 on the look at stored episodes: the API server's flow control, or its
 # cache of the Alert kind (re)initialising for a second after a CRD change. It is
 # worth waiting this long inside the request rather than answering 503, which
@@ -222,7 +222,7 @@ class Bridge:
                 "name": step.name,
                 "labels": {
                     "app.kubernetes.io/managed-by": "onduty",
-                    "onduty.dev/alertname": domain.safe_label_value(alert.alertname),
+                    ALERTNAME_LABEL: domain.safe_label_value(alert.alertname),
                     FINGERPRINT_LABEL: domain.safe_label_value(alert.fingerprint.lower()),
                 },
             },

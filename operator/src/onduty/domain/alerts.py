@@ -41,9 +41,10 @@ from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from onduty.domain import trust
+from onduty.domain.times import parse_time, rfc3339_microseconds
 
 # Alertmanager writes this for "not set".
 _ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
@@ -277,14 +278,14 @@ def alert_spec(alert: WebhookAlert, message: WebhookMessage) -> dict[str, Any]:
         "state": alert.status,
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),
-        "startsAt": _rfc3339(alert.starts_at),
+        "startsAt": rfc3339_microseconds(alert.starts_at),
         "generatorURL": alert.generator_url,
         "receiver": message.receiver,
         "groupKey": message.group_key,
         "externalURL": message.external_url,
     }
     if alert.ends_at is not None:
-        spec["endsAt"] = _rfc3339(alert.ends_at)
+        spec["endsAt"] = rfc3339_microseconds(alert.ends_at)
     if message.truncated_alerts:
         # Alertmanager cut this many alerts of the group (its max_alerts); the incident says so.
         spec["truncatedAlerts"] = message.truncated_alerts
@@ -333,8 +334,6 @@ class Unchanged:
 
 Step = Create | Update | Unchanged
 
-_TIME = TypeAdapter(datetime)
-
 
 def plan_delivery(
     alert: WebhookAlert, incoming: dict[str, Any], stored: Sequence[dict[str, Any]], *, now: datetime
@@ -363,7 +362,7 @@ def plan_delivery(
         return [Create(alert_object_name(alert, following), {**incoming, "episode": following})]
 
     ends = alert.ends_at or max(now.astimezone(UTC), alert.starts_at)
-    incoming = {**incoming, "endsAt": _rfc3339(ends)}
+    incoming = {**incoming, "endsAt": rfc3339_microseconds(ends)}
     resolvable = [
         o for o in episodes if o["spec"].get("state") == "firing" and _sortable_time(o["spec"]["startsAt"]) <= ends
     ]
@@ -409,7 +408,7 @@ def _episode_order(obj: dict[str, Any]) -> tuple[int, datetime]:
 
 
 def _start(obj: dict[str, Any]) -> datetime | None:
-    return _parse_time((obj.get("spec") or {}).get("startsAt"))
+    return parse_time((obj.get("spec") or {}).get("startsAt"))
 
 
 def _end(obj: dict[str, Any]) -> datetime:
@@ -417,28 +416,8 @@ def _end(obj: dict[str, Any]) -> datetime:
     spec = obj.get("spec") or {}
     if spec.get("state") == "firing":
         return datetime.max.replace(tzinfo=UTC)
-    return _parse_time(spec.get("endsAt")) or _start(obj) or _ZERO_TIME
+    return parse_time(spec.get("endsAt")) or _start(obj) or _ZERO_TIME
 
 
 def _sortable_time(value: Any) -> datetime:
-    return _parse_time(value) or _ZERO_TIME
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """A stored RFC 3339 time (the API server checked the format; nanoseconds allowed), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = _TIME.validate_python(value)
-    except ValidationError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def rfc3339(value: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``, seconds precision, as Kubernetes writes times."""
-    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return parse_time(value) or _ZERO_TIME

@@ -38,6 +38,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from onduty.domain.annotations import ACTION_ID, ARGO_OPERATION_INFO
 from onduty.domain.guardrails import Verdict
 
 GROUP = "argoproj.io"
@@ -45,11 +46,6 @@ VERSION = "v1alpha1"
 PLURAL = "applications"
 # Who Argo CD's history and UI will say started the sync (``initiatedBy.username``).
 INITIATOR = "onduty"
-ACTION_ID_ANNOTATION = "onduty.dev/action-id"
-# The same id as an ``operation.info`` item: Argo copies the operation into
-# ``status.operationState.operation``, so the target stays findable after the
-# controller has cleared ``operation``.
-ACTION_INFO_NAME = "onduty.dev/action-id"
 GUARDRAIL = "ArgoCDRollback"
 
 # Argo CD's operation phases (gitops-engine ``OperationPhase``).
@@ -153,7 +149,7 @@ def applied_by(app: Mapping[str, Any], action_id: str) -> bool:
     """The rollback with this action id was written to the Application (the annotation and the
     operation go in one write, so the annotation alone proves the operation was requested)."""
     annotations = (app.get("metadata") or {}).get("annotations") or {}
-    return bool(action_id) and annotations.get(ACTION_ID_ANNOTATION) == action_id
+    return bool(action_id) and annotations.get(ACTION_ID) == action_id
 
 
 def requested_target(app: Mapping[str, Any], action_id: str) -> tuple[str, tuple[str, ...]] | None:
@@ -162,7 +158,7 @@ def requested_target(app: Mapping[str, Any], action_id: str) -> tuple[str, tuple
     state = (app.get("status") or {}).get("operationState") or {}
     for operation in (app.get("operation") or {}, state.get("operation") or {}):
         info = {i.get("name"): i.get("value") for i in operation.get("info") or [] if isinstance(i, Mapping)}
-        if info.get(ACTION_INFO_NAME) == action_id:
+        if info.get(ARGO_OPERATION_INFO) == action_id:
             sync = operation.get("sync") or {}
             return str(sync.get("revision") or ""), tuple(str(r) for r in sync.get("revisions") or ())
     return None
@@ -260,10 +256,10 @@ def _patch(
     sync["syncStrategy"] = {"apply": {}}
     info = [{"name": "Reason", "value": reason or f"onduty rollback to history id {target.id}"}]
     if action_id:
-        info.append({"name": ACTION_INFO_NAME, "value": action_id})
+        info.append({"name": ARGO_OPERATION_INFO, "value": action_id})
     metadata: dict[str, Any] = {"resourceVersion": (app.get("metadata") or {}).get("resourceVersion")}
     if action_id:
-        metadata["annotations"] = {ACTION_ID_ANNOTATION: action_id}
+        metadata["annotations"] = {ACTION_ID: action_id}
     patch: dict[str, Any] = {
         "metadata": metadata,
         "operation": {"initiatedBy": {"username": INITIATOR}, "info": info, "sync": sync},

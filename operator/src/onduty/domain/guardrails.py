@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from onduty.domain.alerts import rfc3339
+from onduty.domain.annotations import PAUSED_ANNOTATION
 from onduty.domain.durations import format_duration
+from onduty.domain.times import rfc3339
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,21 @@ def check_pause(*, incident_paused: bool, namespace_paused: bool, cluster_paused
             "Pause",
             False,
             "AutomationPaused",
-            "automation is paused cluster-wide (annotation onduty.dev/paused on onduty's namespace)",
+            f"automation is paused cluster-wide (annotation {PAUSED_ANNOTATION} on onduty's namespace)",
         )
     if incident_paused:
         return Verdict(
-            "Pause", False, "AutomationPaused", "automation is paused on this incident (annotation onduty.dev/paused)"
+            "Pause",
+            False,
+            "AutomationPaused",
+            f"automation is paused on this incident (annotation {PAUSED_ANNOTATION})",
         )
     if namespace_paused:
         return Verdict(
-            "Pause", False, "AutomationPaused", "automation is paused for this namespace (annotation onduty.dev/paused)"
+            "Pause",
+            False,
+            "AutomationPaused",
+            f"automation is paused for this namespace (annotation {PAUSED_ANNOTATION})",
         )
     return Verdict("Pause", True, "NotPaused", "no pause annotation on the incident or its namespace")
 

@@ -59,11 +59,11 @@ from typing import Any
 
 import yaml
 
+from onduty.domain.annotations import ACTION_ID
 from onduty.domain.guardrails import Verdict
 
 RELEASE_SECRET_TYPE = "helm.sh/release.v1"
 GUARDRAIL = "HelmRollback"
-ACTION_ID_LABEL = "onduty.dev/action-id"
 
 STATUS_DEPLOYED = "deployed"
 STATUS_SUPERSEDED = "superseded"
@@ -141,7 +141,12 @@ def release_secret(record: Mapping[str, Any], *, now: datetime, created: bool) -
 
 
 def go_time(moment: datetime) -> str:
-    """A time as Go's ``time.RFC3339Nano`` writes it (what Helm stores): trailing zeros trimmed."""
+    """A time as Go's ``time.RFC3339Nano`` writes it (what Helm stores): trailing zeros trimmed.
+
+    Not :func:`onduty.domain.times.rfc3339`: a release record onduty writes must
+    read, to ``helm history`` and to the next ``helm upgrade``, exactly as one
+    Helm wrote, fraction of a second included.
+    """
     utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     fraction = f"{utc.microsecond:06d}".rstrip("0")
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
@@ -171,7 +176,7 @@ def action_record(releases: Sequence[Mapping[str, Any]], action_id: str) -> dict
     the same label: the oldest one is ours.
     """
     label = action_label(action_id)
-    ours = sorted((r for r in releases if (r.get("labels") or {}).get(ACTION_ID_LABEL) == label), key=revision_of)
+    ours = sorted((r for r in releases if (r.get("labels") or {}).get(ACTION_ID) == label), key=revision_of)
     return dict(ours[0]) if ours else None
 
 
@@ -551,7 +556,7 @@ def _rollback_record(
     for key, value in target.items():  # fields newer Helms add (apply_method, ...): kept as they were
         if key not in record and key not in ("info", "labels", "chart", "config", "manifest", "hooks"):
             record[key] = value
-    record["labels"] = {**(target.get("labels") or {}), ACTION_ID_LABEL: action_label(action_id)}
+    record["labels"] = {**(target.get("labels") or {}), ACTION_ID: action_label(action_id)}
     return record
 
 

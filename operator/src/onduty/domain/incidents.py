@@ -17,17 +17,15 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from onduty.domain import timeline
-from onduty.domain.alerts import rfc3339
 from onduty.domain.guardrails import Verdict, first_denial
 from onduty.domain.runbooks import RunbookRef, RunbookSpec, Step
 from onduty.domain.timeline import Entry
+from onduty.domain.times import rfc3339
 from onduty.domain.workloads import Workload
 
-Phase = Literal["Open", "Remediating", "Mitigated", "Escalated", "Resolved"]
-ActionState = Literal["Pending", "AwaitingApproval", "Applied", "Succeeded", "Failed", "Denied", "DryRun", "Closed"]
 TERMINAL: tuple[str, ...] = ("Succeeded", "Failed", "Denied", "DryRun", "Closed")
 
 COND_RUNBOOK = "RunbookMatched"
@@ -292,6 +290,17 @@ def in_flight(incidents: Iterable[Mapping[str, Any]], *, namespace: str, exclude
                 cluster_wide += 1
                 here += (incident.get("metadata") or {}).get("namespace") == namespace
     return cluster_wide, here
+
+
+def workloads_touched(incident: Mapping[str, Any], target: Workload, action_id: str) -> int:
+    """Other workloads this incident has already acted on than ``target`` (for maxWorkloadsPerIncident)."""
+    touched = {
+        (str((a.get("target") or {}).get("kind")), str((a.get("target") or {}).get("name")))
+        for a in (incident.get("status") or {}).get("actions") or []
+        if a.get("id") != action_id and a.get("state") in ("Applied", "Succeeded", "Failed", "Closed")
+    }
+    touched.discard((target.kind, target.name))
+    return len(touched)
 
 
 def record_runbook(status: dict[str, Any], runbook: RunbookRef | None, *, now: datetime) -> list[Entry]:

@@ -20,10 +20,11 @@ The defaults are what a platform team picks:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from onduty.domain.durations import parse_duration
+from onduty.domain.times import parse_time
 
 DEFAULT_ALERT_RETENTION = timedelta(hours=72)
 DEFAULT_INCIDENT_RETENTION = timedelta(days=30)
@@ -46,12 +47,12 @@ def resolved_since(obj: dict[str, Any]) -> datetime | None:
     counts from its creation, so it still goes one day.
     """
     meta = obj.get("metadata") or {}
-    created = _time(meta.get("creationTimestamp"))
+    created = parse_time(meta.get("creationTimestamp"))
     if obj.get("kind") == "Alert":
         spec = obj.get("spec") or {}
         if spec.get("state") != "resolved":
             return None
-        return _time(spec.get("endsAt")) or created
+        return parse_time(spec.get("endsAt")) or created
     if obj.get("kind") == "Incident":
         status = obj.get("status") or {}
         if status.get("phase") != "Resolved":
@@ -60,7 +61,7 @@ def resolved_since(obj: dict[str, Any]) -> datetime | None:
             (c for c in status.get("conditions") or [] if c.get("type") == "Resolved" and c.get("status") == "True"),
             {},
         )
-        return _time(status.get("resolvedAt")) or _time(condition.get("lastTransitionTime")) or created
+        return parse_time(status.get("resolvedAt")) or parse_time(condition.get("lastTransitionTime")) or created
     return None
 
 
@@ -76,14 +77,3 @@ def expired(obj: dict[str, Any], now: datetime, retention: timedelta | None) -> 
     """Whether ``obj`` is resolved and has been for at least ``retention`` at ``now``."""
     due = expires_at(obj, retention)
     return due is not None and now >= due
-
-
-def _time(value: Any) -> datetime | None:
-    """An RFC 3339 time as the API server stores it (``Z``, any fraction), in UTC; None if absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)

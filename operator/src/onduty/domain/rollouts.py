@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# What `kubectl rollout restart` sets on the pod template (onduty's rolloutRestart too).
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+# The revision the Deployment controller writes on a Deployment and each ReplicaSet it owns.
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
 
 @dataclass(frozen=True)
 class RolloutState:

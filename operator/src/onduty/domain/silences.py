@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from onduty.domain.times import require_time
+
 
 @dataclass(frozen=True)
 class Matcher:
@@ -62,8 +64,8 @@ class Silence:
                 )
                 for m in data.get("matchers") or []
             ),
-            starts_at=datetime.fromisoformat(str(data["startsAt"]).replace("Z", "+00:00")),
-            ends_at=datetime.fromisoformat(str(data["endsAt"]).replace("Z", "+00:00")),
+            starts_at=require_time(data["startsAt"]),
+            ends_at=require_time(data["endsAt"]),
             created_by=str(data.get("createdBy", "")),
             comment=str(data.get("comment", "")),
         )

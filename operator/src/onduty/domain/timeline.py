@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from onduty.domain.alerts import rfc3339
+from onduty.domain.times import rfc3339
 
 # 200 entries of ~300 bytes is ~60 KiB: far from etcd's limit, and more than a
 # noisy incident produces before a human takes over.

@@ -17,19 +17,19 @@ import kopf
 
 from onduty import GROUP, VERSION
 from onduty.domain import incidents
+from onduty.domain.annotations import FINALIZER, KOPF_PREFIX
 from onduty.domain.policies import InvalidPolicy, Policy, parse_policy
 from onduty.domain.runbooks import RunbookRef
-from onduty.handlers import alerts, retention, runbooks
-from onduty.handlers.remediation import IncidentWorker
+from onduty.handlers import alerts, remediation, retention, runbooks
 from onduty.handlers.runtime import Runtime
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
     """Operator-wide Kopf settings."""
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"kopf.{GROUP}")
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=f"kopf.{GROUP}", key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
     # The watch stream reconnects every 10 minutes at most, so a silently dead
@@ -101,7 +101,7 @@ def build_registry() -> kopf.OperatorRegistry:
         def in_force() -> list[Policy | InvalidPolicy]:
             return list(policy_index.get("all", []))
 
-        await IncidentWorker(_runtime(memo), namespace, name, candidates, in_force).remediate()
+        await remediation.remediate(_runtime(memo), namespace, name, candidates, in_force)
 
     # --- retention, and Alertmanager's truncation reaching an incident ------------
     # Resolved Alerts and Incidents go after --alert-retention / --incident-retention:

@@ -34,6 +34,7 @@ from onduty import API_VERSION
 from onduty.adapters.kube import ApiRejected, ApiUnavailable, Conflict, KubeError, NotFound
 from onduty.domain import grouping, incidents, severity, timeline
 from onduty.domain.alerts import safe_label_value
+from onduty.domain.annotations import ALERTNAME_LABEL, GROUP_LABEL, INCIDENT_LABEL
 from onduty.domain.timeline import Entry
 from onduty.domain.workloads import workload_from_labels
 from onduty.handlers.events import post
@@ -41,8 +42,6 @@ from onduty.handlers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-GROUP_LABEL = "onduty.dev/group"
-INCIDENT_LABEL = "onduty.dev/incident"
 COND_RECORDED = "Recorded"
 # A temporary failure is retried after this many seconds: long enough not to add
 # to an overloaded API server's load, jittered so the alerts of a storm do not
@@ -246,7 +245,7 @@ def _find_or_open(
                 "name": grouping.incident_name(spec.get("alertname", ""), key, now),
                 "labels": {
                     GROUP_LABEL: grouping.group_hash(key),
-                    "onduty.dev/alertname": safe_label_value(spec.get("alertname", "")),
+                    ALERTNAME_LABEL: safe_label_value(spec.get("alertname", "")),
                     "app.kubernetes.io/managed-by": "onduty",
                 },
             },

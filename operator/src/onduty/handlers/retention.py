@@ -34,8 +34,8 @@ from onduty import API_VERSION
 from onduty.adapters.kube import ApiRejected, Conflict, KubeError, NotFound
 from onduty.domain import incidents
 from onduty.domain import retention as domain
-from onduty.domain.alerts import rfc3339
 from onduty.domain.durations import format_duration
+from onduty.domain.times import rfc3339
 from onduty.handlers.runtime import OperatorConfig, Runtime
 
 log = logging.getLogger(__name__)

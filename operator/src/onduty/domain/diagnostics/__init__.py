@@ -80,7 +80,7 @@ from onduty.domain.diagnostics.results import (
     one_line,
     size_of,
 )
-from onduty.domain.diagnostics.rollouts import CHANGE_CAUSE_ANNOTATION, REVISION_ANNOTATION, rollout_history_result
+from onduty.domain.diagnostics.rollouts import CHANGE_CAUSE_ANNOTATION, rollout_history_result
 from onduty.domain.diagnostics.specs import (
     DEFAULT_LOG_PODS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -105,6 +105,7 @@ from onduty.domain.diagnostics.specs import (
     WorkloadRef,
 )
 from onduty.domain.diagnostics.summary import RENDER_LIMIT, conclusion, render_summary
+from onduty.domain.rollouts import REVISION_ANNOTATION
 from onduty.domain.times import ago, parse_time
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Any
 
 from onduty.domain.diagnostics.results import Result, one_line
 from onduty.domain.diagnostics.specs import ConfigChanges
-from onduty.domain.times import ago, parse_time, stamp
+from onduty.domain.times import ago, parse_time, rfc3339
 
 # ConfigMaps and Secrets looked up for one workload; a pod template referencing
 # more is unusual, and the rest are named as not checked.
@@ -84,7 +84,7 @@ def config_changes_result(
             continue
         moment, manager = last_change(metadata)
         if moment is not None and now - moment <= window:
-            entry: dict[str, Any] = {"kind": kind, "name": name, "changedAt": stamp(moment)}
+            entry: dict[str, Any] = {"kind": kind, "name": name, "changedAt": rfc3339(moment)}
             if manager:
                 entry["manager"] = manager
             changed.append(entry)

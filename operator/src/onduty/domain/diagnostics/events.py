@@ -12,7 +12,7 @@ from typing import Any
 
 from onduty.domain.diagnostics.results import Result, counted, one_line
 from onduty.domain.diagnostics.specs import Events
-from onduty.domain.times import EPOCH, ago, parse_time, stamp
+from onduty.domain.times import EPOCH, ago, parse_time, rfc3339
 
 
 def event_time(event: Mapping[str, Any]) -> datetime | None:
@@ -39,7 +39,7 @@ def events_result(spec: Events, events: Iterable[Mapping[str, Any]], now: dateti
         involved = event.get("involvedObject") or event.get("regarding") or {}
         count = int(event.get("count") or (event.get("series") or {}).get("count") or 1)
         entry: dict[str, Any] = {
-            "time": stamp(event_time(event)),
+            "time": rfc3339(event_time(event)),
             "type": event.get("type", "Normal"),
             "reason": event.get("reason", ""),
             "object": f"{involved.get('kind', '?')}/{involved.get('name', '?')}",

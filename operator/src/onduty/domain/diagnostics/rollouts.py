@@ -12,9 +12,9 @@ from typing import Any
 
 from onduty.domain.diagnostics.results import Result, counted, one_line
 from onduty.domain.diagnostics.specs import RolloutHistory
+from onduty.domain.rollouts import REVISION_ANNOTATION
 from onduty.domain.times import ago
 
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE_ANNOTATION = "kubernetes.io/change-cause"
 
 

@@ -38,8 +38,7 @@ from onduty.domain.diagnostics import DiagnosticSpec, Result
 from onduty.domain.runbooks import RunbookSpec
 from onduty.domain.timeline import Entry
 from onduty.domain.workloads import Workload
-from onduty.handlers.events import post
-from onduty.handlers.runtime import Runtime
+from onduty.services.ports import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ async def gather(
     incident_obj: dict[str, Any],
     spec: RunbookSpec,
     *,
-    emit: Emit = post,
+    emit: Emit,
     grants: trust.Grants | None = None,
     confine_promql: bool = True,
 ) -> None:
@@ -59,7 +58,7 @@ async def gather(
 
     Everything is read in the incident's namespace; ``grants`` (from the
     RemediationPolicies in scope) and ``confine_promql`` say what may reach
-    beyond it. ``emit`` posts the timeline entry as an Event (tests pass their own).
+    beyond it. ``emit`` posts the timeline entry as an Event (the handlers pass Kopf's; tests their own).
     """
     if not spec.diagnostics or "diagnostics" in (incident_obj.get("status") or {}):
         return
