@@ -65,6 +65,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
             "crd/incidents.onduty.dev",
             "crd/runbooks.onduty.dev",
             "crd/remediationpolicies.onduty.dev",
+            "crd/escalationpolicies.onduty.dev",
+            "crd/notifiers.onduty.dev",
+            "crd/oncallschedules.onduty.dev",
         )
         info.kubectl("create", "namespace", "onduty-system", check=False)
         # As an install has them: approvals only by an identity with the right, in its own name;

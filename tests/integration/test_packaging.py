@@ -14,7 +14,7 @@ import yaml
 from kit import REPO, wait_for
 
 CHART = REPO / "charts/onduty"
-POLICIES = ("onduty-approval", "onduty-incident-target")
+POLICIES = ("onduty-approval", "onduty-incident-target", "onduty-acknowledgement")
 # Resources the operator touches only inside namespaces: in least-privilege mode no ClusterRole may grant them.
 NAMESPACED = {
     "alerts",
@@ -170,10 +170,13 @@ def test_helm_lint_is_clean(helm):
 
 def test_the_chart_and_kustomize_carry_the_canonical_crds():
     canonical = sorted(path.name for path in (REPO / "crds").glob("*.yaml"))
-    # The four kinds, so an empty (or half-emptied) crds/ cannot pass by comparing nothing.
+    # The seven kinds, so an empty (or half-emptied) crds/ cannot pass by comparing nothing.
     assert canonical == [
         "onduty.dev_alerts.yaml",
+        "onduty.dev_escalationpolicies.yaml",
         "onduty.dev_incidents.yaml",
+        "onduty.dev_notifiers.yaml",
+        "onduty.dev_oncallschedules.yaml",
         "onduty.dev_remediationpolicies.yaml",
         "onduty.dev_runbooks.yaml",
     ]
@@ -188,8 +191,16 @@ def test_the_chart_and_kustomize_carry_the_canonical_crds():
 
 # What the test applies: the policies, the approver role, and the incident editor role that the built-in
 # `edit` aggregates (without it `edit` cannot touch Incidents at all, and every refusal would be RBAC's).
-POLICY_FILES = (REPO / "manifests/admission/approval.yaml", REPO / "manifests/admission/incident_target.yaml")
-ROLE_FILES = (REPO / "manifests/rbac/incident_approver_role.yaml", REPO / "manifests/rbac/incident_editor_role.yaml")
+POLICY_FILES = (
+    REPO / "manifests/admission/approval.yaml",
+    REPO / "manifests/admission/incident_target.yaml",
+    REPO / "manifests/admission/acknowledgement.yaml",
+)
+ROLE_FILES = (
+    REPO / "manifests/rbac/incident_approver_role.yaml",
+    REPO / "manifests/rbac/incident_editor_role.yaml",
+    REPO / "manifests/rbac/incident_responder_role.yaml",
+)
 
 
 def _incident(name: str, namespace: str, workload_namespace: str | None = None, annotations=None) -> str:
@@ -225,11 +236,14 @@ def admission_policies(cluster) -> Iterator[None]:
     # and a workload in another namespace. Server-side dry runs go through admission and store nothing.
     someone_else = _incident("probe", probe_ns, annotations={"onduty.dev/approved-by": "nobody-at-all"})
     elsewhere = _incident("probe", probe_ns, workload_namespace="kube-system")
+    acked_for_someone = _incident(
+        "probe", probe_ns, annotations={"onduty.dev/acknowledge": "true", "onduty.dev/acknowledged-by": "nobody-at-all"}
+    )
 
     def probes_refused() -> list[bool]:
         return [
             _refused(cluster.kubectl("create", "--dry-run=server", "-f", "-", input_=manifest, check=False))
-            for manifest in (someone_else, elsewhere)
+            for manifest in (someone_else, elsewhere, acked_for_someone)
         ]
 
     try:
@@ -253,11 +267,23 @@ def test_the_admission_policies_type_check_against_the_incident_schema(cluster, 
 
 @pytest.fixture
 def tenants(cluster, namespace: str) -> str:
-    """alice: the built-in `edit` in the namespace; bob: `edit` plus the approver role there."""
-    cluster.kubectl("create", "rolebinding", "alice-edit", "--clusterrole=edit", "--user=alice", "-n", namespace)
-    cluster.kubectl("create", "rolebinding", "bob-edit", "--clusterrole=edit", "--user=bob", "-n", namespace)
+    """alice: the built-in `edit` in the namespace; bob: `edit` plus the approver role there; carol: `edit` plus
+    the responder role (she may acknowledge, not approve)."""
+    for user in ("alice", "bob", "carol"):
+        cluster.kubectl(
+            "create", "rolebinding", f"{user}-edit", "--clusterrole=edit", f"--user={user}", "-n", namespace
+        )
     cluster.kubectl(
         "create", "rolebinding", "bob-approve", "--clusterrole=onduty-incident-approver", "--user=bob", "-n", namespace
+    )
+    cluster.kubectl(
+        "create",
+        "rolebinding",
+        "carol-respond",
+        "--clusterrole=onduty-incident-responder",
+        "--user=carol",
+        "-n",
+        namespace,
     )
 
     def can(user: str, verb: str) -> bool:
@@ -267,9 +293,14 @@ def tenants(cluster, namespace: str) -> str:
         return result.stdout.strip() == "yes"
 
     # `edit` reaches Incidents once the aggregation controller has folded the incident editor role in.
-    wait_for(lambda: can("alice", "patch") and can("bob", "patch"), timeout=60, what="edit to cover Incidents")
-    assert can("bob", "approve")
-    assert not can("alice", "approve")
+    wait_for(
+        lambda: can("alice", "patch") and can("bob", "patch") and can("carol", "patch"),
+        timeout=60,
+        what="edit to cover Incidents",
+    )
+    assert can("bob", "approve") and can("bob", "acknowledge")
+    assert not can("alice", "approve") and not can("alice", "acknowledge")
+    assert can("carol", "acknowledge") and not can("carol", "approve")
     return namespace
 
 
@@ -314,6 +345,38 @@ def test_only_an_approver_approves_and_only_in_their_own_name(cluster, admission
     # Withdrawing a decision decides nothing.
     withdrawn = _annotate(cluster, "alice", namespace, "onduty.dev/approve-")
     assert withdrawn.returncode == 0, withdrawn.stderr
+
+
+def test_only_a_responder_acknowledges_and_only_in_their_own_name(cluster, admission_policies, tenants):
+    namespace = tenants
+    created = _as(cluster, "alice", "create", "-f", "-", input_=_incident("db", namespace))
+    assert created.returncode == 0, created.stderr
+
+    # An editor may not silence the pages: acknowledging needs the acknowledge verb.
+    refused = _annotate(cluster, "alice", namespace, "onduty.dev/acknowledge=true", "onduty.dev/acknowledged-by=alice")
+    assert _refused(refused)
+    assert "onduty-acknowledgement" in refused.stderr and "acknowledge verb" in refused.stderr
+    # A responder acknowledges in her own name only, and never "for" someone else (only onduty does, from Slack).
+    refused = _annotate(cluster, "carol", namespace, "onduty.dev/acknowledge=true", "onduty.dev/acknowledged-by=bob")
+    assert _refused(refused) and "onduty.dev/acknowledged-by=carol" in refused.stderr
+    assert _refused(_annotate(cluster, "carol", namespace, "onduty.dev/acknowledge=true"))
+    refused = _annotate(
+        cluster,
+        "carol",
+        namespace,
+        "onduty.dev/acknowledge=true",
+        "onduty.dev/acknowledged-by=carol",
+        "onduty.dev/acknowledged-for=bob",
+    )
+    assert _refused(refused) and "only onduty acknowledges for someone else" in refused.stderr
+
+    accepted = _annotate(cluster, "carol", namespace, "onduty.dev/acknowledge=true", "onduty.dev/acknowledged-by=carol")
+    assert accepted.returncode == 0, accepted.stderr
+    # Re-attributing it is acknowledging; withdrawing it (paging resumes) is not.
+    assert _refused(_annotate(cluster, "alice", namespace, "onduty.dev/acknowledged-by=alice"))
+    withdrawn = _annotate(cluster, "alice", namespace, "onduty.dev/acknowledge-", "onduty.dev/acknowledged-by-")
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert _annotate(cluster, "alice", namespace, "onduty.dev/acknowledge=false").returncode == 0
 
 
 def test_an_incident_names_a_workload_in_its_own_namespace_only(cluster, admission_policies, tenants):

@@ -50,14 +50,20 @@ rbac.namespaces is empty (cluster-wide mode).
     verbs: [get, list, patch]
   {{- end }}
   # Trust boundaries: the operator reads the admission policies that make an
-  # approval's recorded approver the real one and keep an Incident's workload
-  # in its own namespace (onduty-approval, onduty-incident-target, and their
-  # bindings), so it can tell whether that protection is installed. Read
+  # approval's recorded approver the real one, keep an Incident's workload
+  # in its own namespace and check acknowledgements (onduty-approval,
+  # onduty-incident-target, onduty-acknowledgement, and their bindings), so it can tell whether that protection is installed. Read
   # only, and only those names.
   - apiGroups: [admissionregistration.k8s.io]
     resources: [validatingadmissionpolicies, validatingadmissionpolicybindings]
-    resourceNames: [onduty-approval, onduty-incident-target]
+    resourceNames: [onduty-approval, onduty-incident-target, onduty-acknowledgement]
     verbs: [get]
+  # Two-way integrations: before acknowledging or approving for the person who
+  # pressed a Slack button (or acknowledged in PagerDuty/Opsgenie), ask the API
+  # server whether that person's mapped Kubernetes identity may do it.
+  - apiGroups: [authorization.k8s.io]
+    resources: [subjectaccessreviews]
+    verbs: [create]
   # Kopf scans CRDs to find the resources it serves and notices them appear.
   - apiGroups: [apiextensions.k8s.io]
     resources: [customresourcedefinitions]
@@ -82,6 +88,22 @@ rbac.namespaces is empty (cluster-wide mode).
   # link, Runbook Accepted condition.
   - apiGroups: [onduty.dev]
     resources: [alerts/status, incidents/status, runbooks/status]
+    verbs: [get, update, patch]
+  # Acknowledging for a person who pressed a Slack button or acknowledged in
+  # PagerDuty/Opsgenie, after a SubjectAccessReview showed that person's mapped
+  # identity may acknowledge there: the custom verbs the onduty-acknowledgement
+  # admission policy checks (acknowledge-on-behalf is granted to nobody else).
+  - apiGroups: [onduty.dev]
+    resources: [incidents]
+    verbs: [acknowledge, acknowledge-on-behalf]
+  # Escalation: policies, the people's schedules and the channels are the
+  # namespace's (or the platform's) to write; the operator reads them and
+  # writes only their Accepted condition.
+  - apiGroups: [onduty.dev]
+    resources: [escalationpolicies, notifiers, oncallschedules]
+    verbs: [get, list, watch, patch]
+  - apiGroups: [onduty.dev]
+    resources: [escalationpolicies/status, notifiers/status, oncallschedules/status]
     verbs: [get, update, patch]
   # Timeline entries become Events, so `kubectl describe incident` reads as the
   # timeline. Kopf posts core/v1 Events; events.k8s.io is the same object

@@ -1,4 +1,5 @@
-"""The ``onduty`` command: ``run`` (operator + bridge), ``bridge``, ``lint``.
+"""The ``onduty`` command: ``run`` (operator + bridge), ``bridge``, ``approve``/``reject``, ``ack``/``unack``,
+``oncall``, ``lint``.
 
 Every option also reads an ``ONDUTY_*`` environment variable, so the Helm
 chart and a developer's shell configure it the same way. Options are checked
@@ -14,7 +15,7 @@ import logging
 import os
 import re
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,15 +23,22 @@ from urllib.parse import urlsplit
 import yaml
 
 from onduty.adapters.kube import Cluster, KubeError, NotFound, load_client
+from onduty.adapters.notifiers import read_configmap
 from onduty.app import ServeOptions, serve
 from onduty.bridge.app import DEFAULT_MAX_ALERTS, DEFAULT_MAX_BODY, BridgeConfig
 from onduty.domain import trust
+from onduty.domain.escalation import ACKNOWLEDGE, ACKNOWLEDGED_BY, ACKNOWLEDGED_FOR, ACKNOWLEDGED_VIA
+from onduty.domain.escalation import parse_policy as parse_escalation_policy
 from onduty.domain.grouping import DEFAULT_KEYS, GroupingConfig
+from onduty.domain.notify.destinations import Network, parse_networks
+from onduty.domain.notify.notifiers import parse_notifier
+from onduty.domain.oncall import OnCallError, next_handoff, on_call, parse_oncall_schedule, shifts
 from onduty.domain.policies import parse_policy
 from onduty.domain.redaction import redact_url
 from onduty.domain.retention import parse_retention
 from onduty.domain.runbooks import parse_runbook
 from onduty.domain.specs import DNS_SUBDOMAIN
+from onduty.domain.times import parse_time, rfc3339
 from onduty.handlers.runtime import DEFAULT_GLOBAL_NAMESPACE, DEFAULT_POLL_SECONDS, OperatorConfig
 
 log = logging.getLogger("onduty.cli")  # not __name__: that is "__main__" under ``python -m``
@@ -109,6 +117,13 @@ def _retention(value: str, option: str) -> timedelta | None:
         return parse_retention(value)
     except ValueError as error:
         raise StartupError(f"{option}: {error}; 0s keeps objects for ever") from error
+
+
+def _networks(text: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks([part for part in text.split(",") if part.strip()])
+    except ValueError as error:
+        raise StartupError(str(error)) from error
 
 
 def _positive(value: int, option: str) -> int:
@@ -202,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: %(default)s, 30 days: the post-mortem review and a monthly MTTA/MTTR review)",
     )
     run.add_argument(
+        "--notifier-allowed-networks",
+        default=_env("NOTIFIER_ALLOWED_NETWORKS", ""),
+        help="comma-separated networks (CIDR) Notifiers may reach besides public addresses, e.g. a self-hosted"
+        " Jira at 10.20.0.0/16; plain http is allowed only then (default: none)",
+    )
+    run.add_argument(
         "--peering",
         action="store_true",
         help="use Kopf peering (several replicas; needs the peering CRDs) instead of standalone",
@@ -225,8 +246,27 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--kubeconfig", default=_env("KUBECONFIG", os.environ.get("KUBECONFIG")))
         decide.add_argument("--context", default=_env("CONTEXT"))
 
+    for verb, what in (
+        ("ack", "acknowledge an incident: you own it, escalation stops; records who you are"),
+        ("unack", "withdraw an acknowledgement: escalation resumes at the current level"),
+    ):
+        ack = sub.add_parser(verb, help=what)
+        ack.add_argument("incident", help="the incident's name")
+        ack.add_argument("-n", "--namespace", dest="incident_namespace", default="default")
+        ack.add_argument("--kubeconfig", default=_env("KUBECONFIG", os.environ.get("KUBECONFIG")))
+        ack.add_argument("--context", default=_env("CONTEXT"))
+
+    oncall = sub.add_parser("oncall", help="who is on call now and next, for each OnCallSchedule")
+    oncall.add_argument("schedule", nargs="?", help="one schedule (default: every schedule in the namespace)")
+    oncall.add_argument("-n", "--namespace", dest="schedule_namespace", default="default")
+    oncall.add_argument("--at", help="an RFC 3339 time instead of now, e.g. 2026-12-24T18:00:00Z")
+    oncall.add_argument("--kubeconfig", default=_env("KUBECONFIG", os.environ.get("KUBECONFIG")))
+    oncall.add_argument("--context", default=_env("CONTEXT"))
+
     lint = sub.add_parser(
-        "lint", help="check Runbook and RemediationPolicy manifests offline, as the API server and onduty read them"
+        "lint",
+        help="check Runbook, RemediationPolicy, EscalationPolicy, Notifier and OnCallSchedule manifests offline,"
+        " as the API server and onduty read them",
     )
     lint.add_argument("files", nargs="+", type=Path)
     return parser
@@ -267,6 +307,7 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
             watch_namespaces=watched,
             alert_retention=_retention(args.alert_retention, "--alert-retention"),
             incident_retention=_retention(args.incident_retention, "--incident-retention"),
+            notifier_allowed_networks=_networks(args.notifier_allowed_networks),
         )
         config = options.operator_config
         for what, url in (("Prometheus", config.prometheus_url), ("Alertmanager", config.alertmanager_url)):
@@ -291,11 +332,17 @@ _ManifestLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 # What ``onduty lint`` checks, by kind: the same models the operator reads them with, which say what the CRDs say.
-_LINTED = {"Runbook": parse_runbook, "RemediationPolicy": parse_policy}
+_LINTED: dict[str, Any] = {
+    "Runbook": parse_runbook,
+    "RemediationPolicy": parse_policy,
+    "EscalationPolicy": parse_escalation_policy,
+    "Notifier": parse_notifier,
+    "OnCallSchedule": parse_oncall_schedule,
+}
 
 
 def _lint(files: list[Path]) -> int:
-    """Check every Runbook and RemediationPolicy in ``files``; 1 if any is one the API server or onduty would refuse."""
+    """Check every onduty object in ``files``; 1 if any is one the API server or onduty would refuse."""
     failures = 0
     for path in files:
         try:
@@ -383,6 +430,85 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     return 0
 
 
+def _whoami(cluster: Cluster) -> str:
+    """The API server's name for us (what admission policies compare annotations with)."""
+    review = cluster.request(
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+    )
+    return str(((review.get("status") or {}).get("userInfo") or {}).get("username") or "unknown")
+
+
+def _acknowledge(args: argparse.Namespace, *, ack: bool) -> int:
+    cluster = Cluster(load_client(args.kubeconfig, args.context))
+    where = f"incident {args.incident_namespace}/{args.incident}"
+    try:
+        incident = cluster.get("incidents", args.incident_namespace, args.incident)
+        if (incident.get("status") or {}).get("phase") == "Resolved":
+            print(f"onduty: {where} is resolved: nothing to acknowledge", file=sys.stderr)
+            return 1
+        if ack:
+            user = _whoami(cluster)
+            # The value is the time: acknowledging again is a new acknowledgement (one that
+            # expired under the policy's acknowledgementTimeout can be renewed).
+            now = datetime.now(UTC)
+            patch = {
+                ACKNOWLEDGE: rfc3339(now),
+                ACKNOWLEDGED_BY: user,
+                ACKNOWLEDGED_VIA: "onduty",
+                ACKNOWLEDGED_FOR: None,
+            }
+        else:
+            patch = {ACKNOWLEDGE: None, ACKNOWLEDGED_BY: None, ACKNOWLEDGED_VIA: None, ACKNOWLEDGED_FOR: None}
+        cluster.merge_patch("incidents", args.incident_namespace, args.incident, {"metadata": {"annotations": patch}})
+    except KubeError as error:
+        print(f"onduty: {where}: {error}", file=sys.stderr)
+        return 1
+    print(f"acknowledged {where} as {user}" if ack else f"withdrew the acknowledgement of {where}")
+    return 0
+
+
+def _oncall(args: argparse.Namespace) -> int:
+    cluster = Cluster(load_client(args.kubeconfig, args.context))
+    now = parse_time(args.at) if args.at else datetime.now(UTC)
+    if now is None:
+        print(f"onduty: --at {args.at!r} is not an RFC 3339 time such as 2026-12-24T18:00:00Z", file=sys.stderr)
+        return 2
+    try:
+        if args.schedule:
+            objects = [cluster.get("oncallschedules", args.schedule_namespace, args.schedule)]
+        else:
+            objects = cluster.list("oncallschedules", args.schedule_namespace)
+    except KubeError as error:
+        print(f"onduty: {error}", file=sys.stderr)
+        return 1
+    if not objects:
+        print(f"no OnCallSchedules in namespace {args.schedule_namespace}")
+        return 0
+    failures = 0
+    print(f"{'SCHEDULE':<24} {'NOW':<20} {'FROM':<16} {'UNTIL':<21} NEXT")
+    for obj in objects:
+        name = obj["metadata"]["name"]
+        try:
+            spec = parse_oncall_schedule(obj.get("spec") or {})
+            ical = None
+            if spec.ical is not None:
+                data = read_configmap(cluster, args.schedule_namespace, spec.ical.config_map_ref.name)
+                ical = data.get(spec.ical.config_map_ref.key)
+            who = on_call(spec, now, ical)
+            handoff = next_handoff(spec, now, ical)
+            following = shifts(spec, handoff, handoff + timedelta(seconds=1), ical) if handoff else []
+        except (OnCallError, ValueError, KubeError) as error:
+            failures += 1
+            print(f"{name:<24} error: {error}")
+            continue
+        nxt = following[0].member if following else "nobody"
+        until = rfc3339(who.until) if who.until else "-"
+        print(f"{name:<24} {who.member or 'nobody':<20} {who.source or '-':<16} {until:<21} {nxt}")
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -395,6 +521,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command in ("approve", "reject"):
         return _decide(args, approve=args.command == "approve")
+    if args.command in ("ack", "unack"):
+        return _acknowledge(args, ack=args.command == "ack")
+    if args.command == "oncall":
+        return _oncall(args)
     if args.command == "lint":
         return _lint(args.files)
     return 2

@@ -56,6 +56,9 @@ from prometheus_client import (
 
 from onduty import API_VERSION
 from onduty.adapters.kube import ApiRejected, ApiUnavailable, Cluster, Conflict, KubeError, NotFound
+from onduty.bridge.integrations import PATH as INTEGRATIONS_PATH
+from onduty.bridge.integrations import Integrations
+from onduty.bridge.integrations import handler as integration_handler
 from onduty.domain import alerts as domain
 from onduty.domain.annotations import ALERTNAME_LABEL, FINGERPRINT_LABEL
 
@@ -322,6 +325,10 @@ def build_app(bridge: Bridge) -> web.Application:
         return web.Response(body=generate_latest(config.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_post(ALERTS_PATH, receive)
+    # Callbacks from Slack, PagerDuty and Opsgenie: each proves itself with the vendor's
+    # signature or token (bridge/integrations.py), not with the bridge's bearer token.
+    integrations = Integrations(bridge.cluster, global_namespace=config.default_namespace, namespaces=config.namespaces)
+    app.router.add_post(INTEGRATIONS_PATH, integration_handler(integrations))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -319,6 +319,8 @@ def record_runbook(status: dict[str, Any], runbook: RunbookRef | None, *, now: d
             status, now=now, reason="NoRunbookMatched", message="no runbook matches this incident; a human must respond"
         )
     status["runbook"] = {"namespace": runbook.namespace, "name": runbook.name}
+    if runbook.spec.escalation_policy:
+        status["runbook"]["escalationPolicy"] = runbook.spec.escalation_policy
     steps = len(runbook.spec.remediation.steps) if runbook.spec.remediation else 0
     message = f"runbook {runbook.key} matched ({steps} remediation step(s))"
     timeline.set_condition(status, type_=COND_RUNBOOK, true=True, reason="RunbookMatched", message=message, now=now)

@@ -197,6 +197,7 @@ class Remediation(_Model):
 class RunbookSpec(_Model):
     description: str = Field(default="", max_length=4096)
     priority: int = Field(default=0, ge=-1000, le=1000)
+    escalation_policy: str | None = Field(default=None, alias="escalationPolicy", max_length=253, pattern=DNS_SUBDOMAIN)
     match: Match
     diagnostics: DiagnosticSteps = ()
     remediation: Remediation | None = None

@@ -20,8 +20,9 @@ from onduty.domain import incidents
 from onduty.domain.annotations import FINALIZER, KOPF_PREFIX
 from onduty.domain.policies import InvalidPolicy, Policy, parse_policy
 from onduty.domain.runbooks import RunbookRef
-from onduty.handlers import alerts, remediation, retention, runbooks
+from onduty.handlers import alerts, escalation, remediation, retention, runbooks
 from onduty.handlers.runtime import Runtime
+from onduty.services.escalation import PolicyEntry
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -44,6 +45,15 @@ def _runtime(memo: Any) -> Runtime:
     runtime = memo.runtime
     assert isinstance(runtime, Runtime)
     return runtime
+
+
+def _conditions_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    def shown(status: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [
+            (c.get("type"), c.get("status"), c.get("reason"), c.get("message")) for c in status.get("conditions") or []
+        ]
+
+    return shown(before) != shown(after)
 
 
 def build_registry() -> kopf.OperatorRegistry:
@@ -122,5 +132,112 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.on.update(GROUP, VERSION, "alerts", field="spec.truncatedAlerts", id="alert_truncated", registry=registry)
     async def alert_truncated(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await alerts.reconcile_alert(_runtime(memo), dict(body))
+
+    # --- escalation and notification ----------------------------------------------
+    # One work queue for every incident, fed by watch events and by the deadlines
+    # escalation asks for (handlers/escalation.py says why not a daemon per incident).
+    # Policies are kept in memory as they are written, by namespace.
+    escalation_policies: dict[str, dict[str, PolicyEntry]] = {}
+
+    @kopf.on.resume(GROUP, VERSION, "escalationpolicies", id="accept_escalation_policy", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "escalationpolicies", id="accept_escalation_policy", registry=registry)
+    @kopf.on.update(
+        GROUP, VERSION, "escalationpolicies", field="spec", id="accept_escalation_policy", registry=registry
+    )
+    def accept_escalation_policy(
+        name: str,
+        namespace: str | None,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        meta: kopf.Meta,
+        patch: kopf.Patch,
+        **_: Any,
+    ) -> None:
+        assert namespace is not None
+        escalation_policies.setdefault(namespace, {})[name] = escalation.policy_entry(name, dict(spec))
+        patch.status.update(escalation.policy_acceptance(dict(spec), dict(status), int(meta.get("generation") or 0)))
+
+    @kopf.on.delete(
+        GROUP, VERSION, "escalationpolicies", id="forget_escalation_policy", optional=True, registry=registry
+    )
+    def forget_escalation_policy(name: str, namespace: str | None, **_: Any) -> None:
+        escalation_policies.get(namespace or "", {}).pop(name, None)
+
+    @kopf.on.resume(GROUP, VERSION, "notifiers", id="accept_notifier", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "notifiers", id="accept_notifier", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "notifiers", field="spec", id="accept_notifier", registry=registry)
+    async def accept_notifier(
+        namespace: str | None,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        meta: kopf.Meta,
+        patch: kopf.Patch,
+        memo: kopf.Memo,
+        **_: Any,
+    ) -> None:
+        assert namespace is not None
+        cluster = _runtime(memo).cluster
+        result = await asyncio.to_thread(
+            escalation.notifier_acceptance,
+            cluster,
+            namespace,
+            dict(spec),
+            dict(status),
+            int(meta.get("generation") or 0),
+        )
+        patch.status.update(result)
+
+    # A schedule's status says who is on call now; a timer keeps it current (handoffs happen
+    # without anyone writing the object). Written only when it changed.
+    @kopf.on.resume(GROUP, VERSION, "oncallschedules", id="accept_schedule", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "oncallschedules", id="accept_schedule", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "oncallschedules", field="spec", id="accept_schedule", registry=registry)
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        "oncallschedules",
+        id="refresh_schedule",
+        interval=escalation.SCHEDULE_REFRESH_SECONDS,
+        registry=registry,
+    )
+    async def schedule_status(
+        namespace: str | None,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        meta: kopf.Meta,
+        patch: kopf.Patch,
+        memo: kopf.Memo,
+        **_: Any,
+    ) -> None:
+        assert namespace is not None
+        current = dict(status)
+        result = await asyncio.to_thread(
+            escalation.schedule_status,
+            _runtime(memo).cluster,
+            namespace,
+            dict(spec),
+            current,
+            int(meta.get("generation") or 0),
+        )
+        changed = {k: v for k, v in result.items() if k != "conditions" and current.get(k) != v}
+        if changed or _conditions_changed(current, result):
+            patch.status.update(result)
+
+    @kopf.on.startup(id="start_escalation", registry=registry)
+    async def start_escalation(memo: kopf.Memo, **_: Any) -> None:
+        memo.escalation = escalation.start(_runtime(memo), escalation_policies)
+
+    @kopf.on.cleanup(id="stop_escalation", registry=registry)
+    async def stop_escalation(memo: kopf.Memo, **_: Any) -> None:
+        machinery = memo.get("escalation")
+        if isinstance(machinery, escalation.Machinery):
+            await machinery.stop()
+
+    @kopf.on.event(GROUP, VERSION, "incidents", id="escalation_event", registry=registry)
+    def escalation_event(event: kopf.RawEvent, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+        machinery = memo.get("escalation")
+        if not isinstance(machinery, escalation.Machinery) or namespace is None:
+            return
+        machinery.incident_event(namespace, name, deleted=event.get("type") == "DELETED")
 
     return registry

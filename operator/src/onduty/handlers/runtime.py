@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from onduty.adapters.kube import Cluster
 from onduty.domain.grouping import GroupingConfig
+from onduty.domain.notify.destinations import Network
 from onduty.domain.retention import DEFAULT_ALERT_RETENTION, DEFAULT_INCIDENT_RETENTION
 
 # The operator's own namespace: runbooks there apply to every namespace, and
@@ -39,6 +40,9 @@ class OperatorConfig:
     # for why these defaults); None: for ever.
     alert_retention: timedelta | None = DEFAULT_ALERT_RETENTION
     incident_retention: timedelta | None = DEFAULT_INCIDENT_RETENTION
+    # Networks notifiers may reach besides the public internet (a self-hosted Jira in
+    # the cluster); by default none: see onduty.domain.notify.destinations for why.
+    notifier_allowed_networks: tuple[Network, ...] = ()
 
 
 @dataclass

@@ -16,7 +16,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
 
 from onduty.domain.notify.view import IncidentView
 
@@ -50,6 +52,9 @@ class Notice:
     repeat: int = 0  # which pass over the whole chain, 0-based
     responders: tuple[str, ...] = ()  # the people this page is for (names from the schedule/users)
     page: bool = True  # False: a chat-only level ("notify, don't page")
+    # When the adapter built this notice to send it. Channels never read the clock, so
+    # a signed webhook's timestamp (which receivers check for staleness) comes from here.
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,21 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
         if secret:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+# A URL path segment or query value this long is a token (Slack's are 24 characters,
+# Discord's 68, a Teams workflow signature 43); shorter ones are words like "services".
+URL_TOKEN_CHARS = 16
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """A webhook URL is a credential: the URL, and the parts a vendor's error might echo on their own."""
+    parts = urlsplit(url)
+    pieces = [segment for segment in parts.path.split("/") if len(segment) >= URL_TOKEN_CHARS]
+    pieces += [value for _, value in parse_qsl(parts.query) if len(value) >= URL_TOKEN_CHARS]
+    whole = [url, parts.path if len(parts.path) >= URL_TOKEN_CHARS else "", parts.query]
+    # Longest first, so a token is not half-replaced by a shorter secret inside it.
+    return tuple(sorted({p for p in (*whole, *pieces) if p}, key=len, reverse=True))
 
 
 def retry_after_header(headers: Mapping[str, str]) -> float | None:

@@ -28,6 +28,13 @@ class ActionLine:
     target: str  # "Deployment/web"
     message: str = ""
 
+    @property
+    def summary(self) -> str:
+        """``restartPods on Deployment/web — Succeeded: 3 pods restarted``: one line per action, every channel."""
+        target = f" on {self.target}" if self.target else ""
+        detail = f": {self.message}" if self.message else ""
+        return f"{self.action}{target} — {self.state}{detail}"
+
 
 @dataclass(frozen=True)
 class Link:
@@ -64,6 +71,20 @@ class IncidentView:
     @property
     def where(self) -> str:
         return f"{self.namespace}/{self.workload}" if self.workload else self.namespace
+
+    @property
+    def alerts_summary(self) -> str:
+        """``3 firing of 5 (2 more left out by Alertmanager)``."""
+        text = f"{self.firing_alerts} firing of {self.total_alerts}"
+        if self.truncated_alerts:
+            text += f" ({self.truncated_alerts} more left out by Alertmanager)"
+        return text
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """The commands to take over, in the order a responder needs them (approve only when one waits)."""
+        approve = (self.approve_command,) if self.approve_command else ()
+        return (self.describe_command, self.ack_command, *approve, self.pause_command)
 
     @property
     def describe_command(self) -> str:
