@@ -56,6 +56,7 @@ PARSE: dict[str, Callable[[dict[str, Any]], object]] = {"Runbook": parse_runbook
 RUNBOOK: dict[str, Any] = {
     "description": "Everything a runbook can say.",
     "priority": 10,
+    "escalationPolicy": "payments-default",
     "match": {
         "alertnames": ["KubePodCrashLooping", "HighErrorRate"],
         "severities": ["critical", "warning"],

@@ -89,13 +89,14 @@ rbac.namespaces is empty (cluster-wide mode).
   - apiGroups: [onduty.dev]
     resources: [alerts/status, incidents/status, runbooks/status]
     verbs: [get, update, patch]
-  # Acknowledging for a person who pressed a Slack button or acknowledged in
-  # PagerDuty/Opsgenie, after a SubjectAccessReview showed that person's mapped
-  # identity may acknowledge there: the custom verbs the onduty-acknowledgement
-  # admission policy checks (acknowledge-on-behalf is granted to nobody else).
+  # Acknowledging (or approving, from a Slack button) for the person who pressed
+  # it or acknowledged in PagerDuty/Opsgenie, after a SubjectAccessReview showed
+  # that person's mapped identity may do it there: the custom verbs the
+  # onduty-acknowledgement and onduty-approval admission policies check (the
+  # *-on-behalf verbs are granted to nobody else).
   - apiGroups: [onduty.dev]
     resources: [incidents]
-    verbs: [acknowledge, acknowledge-on-behalf]
+    verbs: [acknowledge, acknowledge-on-behalf, approve, approve-on-behalf]
   # Escalation: policies, the people's schedules and the channels are the
   # namespace's (or the platform's) to write; the operator reads them and
   # writes only their Accepted condition.

@@ -27,7 +27,15 @@ from onduty.adapters.notifiers import read_configmap
 from onduty.app import ServeOptions, serve
 from onduty.bridge.app import DEFAULT_MAX_ALERTS, DEFAULT_MAX_BODY, BridgeConfig
 from onduty.domain import trust
-from onduty.domain.escalation import ACKNOWLEDGE, ACKNOWLEDGED_BY, ACKNOWLEDGED_FOR, ACKNOWLEDGED_VIA
+from onduty.domain.annotations import (
+    ACKNOWLEDGE_ANNOTATION,
+    ACKNOWLEDGED_BY_ANNOTATION,
+    ACKNOWLEDGED_FOR_ANNOTATION,
+    ACKNOWLEDGED_VIA_ANNOTATION,
+    APPROVE_ANNOTATION,
+    APPROVED_BY_ANNOTATION,
+    REJECT_ANNOTATION,
+)
 from onduty.domain.escalation import parse_policy as parse_escalation_policy
 from onduty.domain.grouping import DEFAULT_KEYS, GroupingConfig
 from onduty.domain.notify.destinations import Network, parse_networks
@@ -407,21 +415,16 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
             file=sys.stderr,
         )
         return 1
-    key = "onduty.dev/approve" if approve else "onduty.dev/reject"
+    key = APPROVE_ANNOTATION if approve else REJECT_ANNOTATION
     try:
         # The API server says who we are; the annotation records it with the decision (and the
         # onduty-approval admission policy checks that it is the requesting user).
-        review = cluster.request(
-            "POST",
-            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-            body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-        )
-        user = ((review.get("status") or {}).get("userInfo") or {}).get("username") or "unknown"
+        user = _whoami(cluster)
         cluster.merge_patch(
             "incidents",
             args.incident_namespace,
             name,
-            {"metadata": {"annotations": {key: step, "onduty.dev/approved-by": user}}},
+            {"metadata": {"annotations": {key: step, APPROVED_BY_ANNOTATION: user}}},
         )
     except KubeError as error:
         print(f"onduty: {where}: {error}", file=sys.stderr)
@@ -454,13 +457,18 @@ def _acknowledge(args: argparse.Namespace, *, ack: bool) -> int:
             # expired under the policy's acknowledgementTimeout can be renewed).
             now = datetime.now(UTC)
             patch = {
-                ACKNOWLEDGE: rfc3339(now),
-                ACKNOWLEDGED_BY: user,
-                ACKNOWLEDGED_VIA: "onduty",
-                ACKNOWLEDGED_FOR: None,
+                ACKNOWLEDGE_ANNOTATION: rfc3339(now),
+                ACKNOWLEDGED_BY_ANNOTATION: user,
+                ACKNOWLEDGED_VIA_ANNOTATION: "onduty",
+                ACKNOWLEDGED_FOR_ANNOTATION: None,
             }
         else:
-            patch = {ACKNOWLEDGE: None, ACKNOWLEDGED_BY: None, ACKNOWLEDGED_VIA: None, ACKNOWLEDGED_FOR: None}
+            patch = {
+                ACKNOWLEDGE_ANNOTATION: None,
+                ACKNOWLEDGED_BY_ANNOTATION: None,
+                ACKNOWLEDGED_VIA_ANNOTATION: None,
+                ACKNOWLEDGED_FOR_ANNOTATION: None,
+            }
         cluster.merge_patch("incidents", args.incident_namespace, args.incident, {"metadata": {"annotations": patch}})
     except KubeError as error:
         print(f"onduty: {where}: {error}", file=sys.stderr)

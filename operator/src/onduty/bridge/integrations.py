@@ -1,4 +1,5 @@
-"""Acknowledging from Slack, PagerDuty and Opsgenie: signed callbacks, mapped people, checked rights.
+"""Acknowledging (and, from Slack, approving) from Slack, PagerDuty and Opsgenie: signed callbacks, mapped
+people, checked rights.
 
 ``POST /integrations/{slack|pagerduty|opsgenie}/{notifier}`` receives a
 vendor's callback for a Notifier in onduty's own namespace — two-way
@@ -15,10 +16,12 @@ request must prove itself:
 
 Then the vendor's user is mapped to a Kubernetes identity
 (:mod:`onduty.domain.responders`), the API server is asked whether that
-identity may ``acknowledge`` incidents in the incident's namespace (a
-SubjectAccessReview), and only then onduty writes the acknowledgement —
-recorded as made by onduty (``acknowledged-by``, what the admission policy
-checks) for that person (``acknowledged-for``), via that vendor.
+identity may ``acknowledge`` (or ``approve``) incidents in the incident's
+namespace (a SubjectAccessReview), and only then onduty writes the
+acknowledgement or approval — recorded as made by onduty (``acknowledged-by``
+/ ``approved-by``, what the admission policies check) for that person
+(``acknowledged-for`` / ``approved-for``, which only onduty may write), via
+that vendor.
 
 Answers: 401 for a bad signature, 403 for an unmapped or unauthorised person,
 404 for an incident onduty does not know, 200 otherwise (vendors retry
@@ -39,8 +42,8 @@ from aiohttp import web
 
 from onduty.adapters.kube import Cluster, KubeError, NotFound
 from onduty.adapters.notifiers import read_configmap, read_secret
+from onduty.domain import annotations as keys
 from onduty.domain import trust
-from onduty.domain.escalation import ACKNOWLEDGE, ACKNOWLEDGED_BY, ACKNOWLEDGED_FOR, ACKNOWLEDGED_VIA
 from onduty.domain.notify import opsgenie, pagerduty, slack
 from onduty.domain.responders import CONFIGMAP, KEY, InvalidResponders, Responder, parse_responders
 from onduty.domain.times import rfc3339
@@ -65,10 +68,11 @@ class Request:
 
     vendor: str
     user: str  # the vendor's user id or name
-    action: str  # "ack" or "unack"
+    action: str  # "ack", "unack" or "approve"
     namespace: str = ""  # known (Slack's button carries it) ...
     name: str = ""
     uid: str = ""  # ... or found by the dedup key (the incident's uid)
+    action_id: str = ""  # for "approve": the waiting action (<incident uid>.<step>)
 
 
 class Integrations:
@@ -106,9 +110,14 @@ class Integrations:
                 interaction = slack.parse_interaction(body)
             except slack.InvalidInteraction as e:
                 raise Refused(400, str(e)) from e
-            if interaction.action != "ack":
-                raise Refused(400, "only acknowledgements are taken from Slack buttons; approve with onduty approve")
-            return Request("slack", interaction.slack_user_id, "ack", interaction.namespace, interaction.name)
+            return Request(
+                "slack",
+                interaction.slack_user_id,
+                interaction.action,
+                interaction.namespace,
+                interaction.name,
+                action_id=interaction.action_id,
+            )
         if vendor == "pagerduty":
             key = secret.get("webhookSecret", "")
             if not key or not pagerduty.verify_pagerduty_signature(key, body, headers.get("x-pagerduty-signature", "")):
@@ -138,22 +147,44 @@ class Integrations:
         meta = incident["metadata"]
         namespace, name = str(meta["namespace"]), str(meta["name"])
         responder = self._responder(request)
-        verb = "acknowledge"
+        verb = "approve" if request.action == "approve" else "acknowledge"
         if not self._may(responder, namespace, verb):
             raise Refused(
                 403,
                 f"{responder.user} (mapped from {request.vendor} user {request.user}) may not {verb} incidents in "
                 f"{namespace}",
             )
+        patch: dict[str, Any]
+        if request.action == "approve":
+            waiting = [
+                a for a in (incident.get("status") or {}).get("actions") or [] if a.get("state") == "AwaitingApproval"
+            ]
+            if not any(a.get("id") == request.action_id for a in waiting):
+                raise Refused(409, f"action {request.action_id} of {namespace}/{name} is not waiting for approval")
+            patch = {
+                keys.APPROVE_ANNOTATION: request.action_id,
+                keys.APPROVED_BY_ANNOTATION: self._whoami(),
+                keys.APPROVED_FOR_ANNOTATION: responder.user,
+                keys.APPROVED_VIA_ANNOTATION: request.vendor,
+            }
+            self.cluster.merge_patch("incidents", namespace, name, {"metadata": {"annotations": patch}})
+            return (
+                f"approved {request.action_id} of incident {namespace}/{name} for {responder.user} via {request.vendor}"
+            )
         if request.action == "ack":
-            patch: dict[str, Any] = {
-                ACKNOWLEDGE: rfc3339(now),
-                ACKNOWLEDGED_BY: self._whoami(),
-                ACKNOWLEDGED_FOR: responder.user,
-                ACKNOWLEDGED_VIA: request.vendor,
+            patch = {
+                keys.ACKNOWLEDGE_ANNOTATION: rfc3339(now),
+                keys.ACKNOWLEDGED_BY_ANNOTATION: self._whoami(),
+                keys.ACKNOWLEDGED_FOR_ANNOTATION: responder.user,
+                keys.ACKNOWLEDGED_VIA_ANNOTATION: request.vendor,
             }
         else:
-            patch = {ACKNOWLEDGE: None, ACKNOWLEDGED_BY: None, ACKNOWLEDGED_FOR: None, ACKNOWLEDGED_VIA: None}
+            patch = {
+                keys.ACKNOWLEDGE_ANNOTATION: None,
+                keys.ACKNOWLEDGED_BY_ANNOTATION: None,
+                keys.ACKNOWLEDGED_FOR_ANNOTATION: None,
+                keys.ACKNOWLEDGED_VIA_ANNOTATION: None,
+            }
         self.cluster.merge_patch("incidents", namespace, name, {"metadata": {"annotations": patch}})
         what = "acknowledged" if request.action == "ack" else "unacknowledged"
         return f"{what} incident {namespace}/{name} for {responder.user} via {request.vendor}"

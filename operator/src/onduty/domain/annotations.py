@@ -58,6 +58,23 @@ PAUSED_ANNOTATION = f"{GROUP}/paused"
 APPROVE_ANNOTATION = f"{GROUP}/approve"
 REJECT_ANNOTATION = f"{GROUP}/reject"
 APPROVED_BY_ANNOTATION = f"{GROUP}/approved-by"
+# Written by onduty only (the admission policy lets nobody else: the custom verb
+# approve-on-behalf), when a person approved with a Slack button: who that person
+# is in Kubernetes (after a SubjectAccessReview said they may approve there), and
+# the channel. The approver on record is then this person; approved-by says onduty.
+APPROVED_FOR_ANNOTATION = f"{GROUP}/approved-for"
+APPROVED_VIA_ANNOTATION = f"{GROUP}/approved-via"
+
+# On an incident: someone owns it, escalation stops (``onduty ack``, a Slack button,
+# PagerDuty or Opsgenie). The value is any text but "false" (``onduty ack`` writes the
+# time, so acknowledging again is a new acknowledgement); the onduty-acknowledgement
+# admission policy makes acknowledged-by the requesting user, and lets only onduty
+# (acknowledge-on-behalf) name the person it acknowledged for.
+ACKNOWLEDGE_ANNOTATION = f"{GROUP}/acknowledge"
+ACKNOWLEDGED_BY_ANNOTATION = f"{GROUP}/acknowledged-by"
+ACKNOWLEDGED_FOR_ANNOTATION = f"{GROUP}/acknowledged-for"
+# kubectl, onduty, slack, pagerduty, opsgenie: informational, checked by nobody.
+ACKNOWLEDGED_VIA_ANNOTATION = f"{GROUP}/acknowledged-via"
 
 # --- on Alerts and Incidents, written by the bridge and the operator --------------------------------
 

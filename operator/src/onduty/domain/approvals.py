@@ -4,7 +4,9 @@ An approver annotates the incident (``onduty approve`` does it for them):
 ``onduty.dev/approve`` or ``onduty.dev/reject`` set to the step's name or the
 action's id, and ``onduty.dev/approved-by`` set to their own name — which the
 chart's admission policy checks against the user the API server
-authenticated. A rejection wins over an approval.
+authenticated. A rejection wins over an approval. From a Slack button, onduty
+writes them for the person who pressed it (``approved-for``), after asking the
+API server whether that person may approve.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from onduty.domain.annotations import APPROVE_ANNOTATION, APPROVED_BY_ANNOTATION, REJECT_ANNOTATION
+from onduty.domain.annotations import (
+    APPROVE_ANNOTATION,
+    APPROVED_BY_ANNOTATION,
+    APPROVED_FOR_ANNOTATION,
+    APPROVED_VIA_ANNOTATION,
+    REJECT_ANNOTATION,
+)
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,18 @@ def answer(incident: dict[str, Any], action: dict[str, Any]) -> Answer:
     return Answer(
         approved=annotations.get(APPROVE_ANNOTATION) in keys,
         rejected=annotations.get(REJECT_ANNOTATION) in keys,
-        by=annotations.get(APPROVED_BY_ANNOTATION) or annotation_manager(incident),
+        by=_approver(annotations) or annotation_manager(incident),
     )
+
+
+def _approver(annotations: dict[str, Any]) -> str:
+    """The person on record: the one onduty approved for (from Slack), else the requesting user."""
+    person = str(annotations.get(APPROVED_FOR_ANNOTATION) or "")
+    by = str(annotations.get(APPROVED_BY_ANNOTATION) or "")
+    if person:
+        via = str(annotations.get(APPROVED_VIA_ANNOTATION) or "a chat")
+        return f"{person} (via {via}, checked by {by or 'onduty'})"
+    return by
 
 
 def approved(action: dict[str, Any]) -> bool:

@@ -29,6 +29,12 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from onduty.domain.annotations import (
+    ACKNOWLEDGE_ANNOTATION,
+    ACKNOWLEDGED_BY_ANNOTATION,
+    ACKNOWLEDGED_FOR_ANNOTATION,
+    ACKNOWLEDGED_VIA_ANNOTATION,
+)
 from onduty.domain.durations import format_duration, parse_duration
 from onduty.domain.notify.channel import Kind
 from onduty.domain.specs import SpecModel, go_duration
@@ -166,15 +172,11 @@ def parse_policy(spec: Mapping[str, Any]) -> EscalationPolicySpec:
 # --- what the planner sees ---------------------------------------------------------
 
 
-# A human acknowledges with annotations on the Incident. The onduty-acknowledgement
-# admission policy makes the API server check them: ACKNOWLEDGED_BY is always the
-# requesting user, and only an identity with the `acknowledge-on-behalf` verb (onduty
-# itself, after checking a Slack or PagerDuty user's mapped identity) may name
-# someone else in ACKNOWLEDGED_FOR.
-ACKNOWLEDGE = "onduty.dev/acknowledge"  # "true": someone owns the incident; escalation stops
-ACKNOWLEDGED_BY = "onduty.dev/acknowledged-by"  # who made the request (the API server's name for them)
-ACKNOWLEDGED_FOR = "onduty.dev/acknowledged-for"  # the person onduty acknowledged for, from a chat or pager
-ACKNOWLEDGED_VIA = "onduty.dev/acknowledged-via"  # kubectl, onduty, slack, pagerduty, opsgenie (informational)
+# A human acknowledges with annotations on the Incident (see onduty.domain.annotations).
+ACKNOWLEDGE = ACKNOWLEDGE_ANNOTATION
+ACKNOWLEDGED_BY = ACKNOWLEDGED_BY_ANNOTATION
+ACKNOWLEDGED_FOR = ACKNOWLEDGED_FOR_ANNOTATION
+ACKNOWLEDGED_VIA = ACKNOWLEDGED_VIA_ANNOTATION
 
 
 @dataclass(frozen=True)
