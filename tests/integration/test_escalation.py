@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -212,6 +213,11 @@ def test_nobody_acknowledges_so_the_secondary_is_paged_and_resolution_reaches_ev
     assert updates and updates[-1].json()["ts"] == posted[0].json().get("ts", updates[-1].json()["ts"])
     assert not vendors.pages(PRIMARY_KEY, "trigger")[1:]  # paged once, never again
     vendors.assert_clean()
+    # Every outcome is counted, by channel and kind.
+    metrics = urllib.request.urlopen(operator.url + "/metrics", timeout=10).read().decode()
+    assert 'onduty_notifications_total{kind="page",outcome="Delivered",type="pagerduty"} 2.0' in metrics
+    assert 'onduty_notifications_total{kind="resolved",outcome="Delivered",type="pagerduty"} 2.0' in metrics
+    assert 'onduty_escalation_pages_total{late="false",level="1"} 1.0' in metrics
 
 
 def test_an_acknowledgement_stops_the_pages_and_tells_the_pager(cluster, namespace, vendors, operator_factory):
@@ -285,8 +291,11 @@ def test_a_notifier_pointing_inside_the_cluster_is_refused_and_says_why(cluster,
     incident = _incident(
         cluster,
         namespace,
-        lambda i: any(n["state"] == "Failed" for n in i["status"].get("notifications") or []),
-        "a refused delivery",
+        lambda i: any(
+            n["state"] == "Failed" and n["notifier"].endswith("/pd-primary")
+            for n in i["status"].get("notifications") or []
+        ),
+        "the page to the primary refused",
     )
     failed = [n for n in incident["status"]["notifications"] if n["notifier"].endswith("/pd-primary")]
     assert failed and failed[0]["state"] == "Failed"

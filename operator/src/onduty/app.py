@@ -83,7 +83,10 @@ async def serve(
             kopf.on.login(registry=registry)(_login_handler(cluster))
             settings = kopf.OperatorSettings()
             configure(settings)
-            memo = kopf.Memo(runtime=Runtime(cluster=cluster, config=options.operator_config))
+            # One registry for the bridge's and the operator's metrics: one /metrics (on the bridge's port).
+            memo = kopf.Memo(
+                runtime=Runtime(cluster=cluster, config=options.operator_config, metrics=options.bridge_config.registry)
+            )
             tasks.append(
                 asyncio.create_task(
                     kopf.operator(

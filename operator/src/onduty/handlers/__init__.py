@@ -47,6 +47,13 @@ def _runtime(memo: Any) -> Runtime:
     return runtime
 
 
+def _policy_changed(memo: Any, namespace: str) -> None:
+    """Incidents a changed EscalationPolicy may apply to look again (in the event loop: handlers are async)."""
+    machinery = memo.get("escalation")
+    if isinstance(machinery, escalation.Machinery):
+        machinery.policy_changed(namespace)
+
+
 def _conditions_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
     def shown(status: dict[str, Any]) -> list[tuple[Any, ...]]:
         return [
@@ -144,24 +151,27 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.on.update(
         GROUP, VERSION, "escalationpolicies", field="spec", id="accept_escalation_policy", registry=registry
     )
-    def accept_escalation_policy(
+    async def accept_escalation_policy(
         name: str,
         namespace: str | None,
         spec: kopf.Spec,
         status: kopf.Status,
         meta: kopf.Meta,
         patch: kopf.Patch,
+        memo: kopf.Memo,
         **_: Any,
     ) -> None:
         assert namespace is not None
         escalation_policies.setdefault(namespace, {})[name] = escalation.policy_entry(name, dict(spec))
         patch.status.update(escalation.policy_acceptance(dict(spec), dict(status), int(meta.get("generation") or 0)))
+        _policy_changed(memo, namespace)
 
     @kopf.on.delete(
         GROUP, VERSION, "escalationpolicies", id="forget_escalation_policy", optional=True, registry=registry
     )
-    def forget_escalation_policy(name: str, namespace: str | None, **_: Any) -> None:
+    async def forget_escalation_policy(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
         escalation_policies.get(namespace or "", {}).pop(name, None)
+        _policy_changed(memo, namespace or "")
 
     @kopf.on.resume(GROUP, VERSION, "notifiers", id="accept_notifier", registry=registry)
     @kopf.on.create(GROUP, VERSION, "notifiers", id="accept_notifier", registry=registry)
@@ -234,7 +244,9 @@ def build_registry() -> kopf.OperatorRegistry:
             await machinery.stop()
 
     @kopf.on.event(GROUP, VERSION, "incidents", id="escalation_event", registry=registry)
-    def escalation_event(event: kopf.RawEvent, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    async def escalation_event(
+        event: kopf.RawEvent, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
+    ) -> None:
         machinery = memo.get("escalation")
         if not isinstance(machinery, escalation.Machinery) or namespace is None:
             return

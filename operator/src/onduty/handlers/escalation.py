@@ -30,7 +30,7 @@ from onduty.domain.times import rfc3339
 from onduty.handlers.events import post
 from onduty.handlers.runtime import Runtime
 from onduty.services.deadlines import Deadlines
-from onduty.services.escalation import Deliveries, Escalation, PolicyEntry
+from onduty.services.escalation import Deliveries, Escalation, Metrics, PolicyEntry
 
 
 @dataclass
@@ -39,13 +39,17 @@ class Machinery:
     deliveries: Deliveries
     service: Escalation
     transport: HttpTransport
-    task: asyncio.Task[None]
     global_namespace: str
+    # Started by the first watch event, not at startup: tasks inherit the context they are
+    # created in, and Kopf's Event posting is set up only in its watchers' context.
+    task: asyncio.Task[None] | None = None
     # The incidents seen in watch events, by namespace: a policy written after its
     # incidents (or at startup, after their first events) looks at them again.
     known: dict[str, set[str]] = dataclasses.field(default_factory=dict)
 
     def incident_event(self, namespace: str, name: str, *, deleted: bool) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self.deadlines.run(), name="escalation deadlines")
         if deleted:
             self.known.get(namespace, set()).discard(name)
             self.deadlines.forget((namespace, name))
@@ -61,9 +65,10 @@ class Machinery:
                 self.deadlines.poke((scope, name))
 
     async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
         await self.deliveries.close()
         await self.transport.close()
 
@@ -72,7 +77,10 @@ def start(runtime: Runtime, policies: dict[str, dict[str, PolicyEntry]]) -> Mach
     """Build the escalation machinery of one operator; ``policies`` is kept current by the policy handlers."""
     config = runtime.config
     transport = HttpTransport(config.notifier_allowed_networks)
-    deliveries = Deliveries(runtime.cluster, transport, post=post, prometheus_url=config.prometheus_url or "")
+    metrics = Metrics(runtime.metrics)
+    deliveries = Deliveries(
+        runtime.cluster, transport, post=post, metrics=metrics, prometheus_url=config.prometheus_url or ""
+    )
 
     def in_namespace(namespace: str) -> list[PolicyEntry]:
         return list(policies.get(namespace, {}).values())
@@ -83,14 +91,14 @@ def start(runtime: Runtime, policies: dict[str, dict[str, PolicyEntry]]) -> Mach
         policies=in_namespace,
         deliveries=deliveries,
         post=post,
+        metrics=metrics,
     )
 
     async def work(key: tuple[str, str]) -> datetime | None:
         return await service.step(*key)
 
     deadlines = Deadlines(work)
-    task = asyncio.create_task(deadlines.run(), name="escalation deadlines")
-    return Machinery(deadlines, deliveries, service, transport, task, config.global_namespace)
+    return Machinery(deadlines, deliveries, service, transport, config.global_namespace)
 
 
 def policy_entry(name: str, spec: Mapping[str, Any]) -> PolicyEntry:

@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from prometheus_client import CollectorRegistry
+
 from onduty.adapters.kube import Cluster
 from onduty.domain.grouping import GroupingConfig
 from onduty.domain.notify.destinations import Network
@@ -49,6 +51,8 @@ class OperatorConfig:
 class Runtime:
     cluster: Cluster
     config: OperatorConfig
+    # Where the operator's metrics go (the bridge serves them on /metrics); tests pass their own.
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
     # Alerts of one group arriving together must open one incident, not two:
     # the find-or-create of a group runs under that group's lock. Handlers do
     # their API calls in worker threads, hence thread locks. One active operator

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter
+
 from onduty.adapters.kube import Cluster, KubeError, NotFound
 from onduty.adapters.notifiers import Delivered, Transport, deliver, read_configmap, read_secret
 from onduty.domain import escalation, oncall, timeline
@@ -63,6 +65,30 @@ class Job:
     notifier: str  # namespace/name of the Notifier
 
 
+class Metrics:
+    """What escalation and delivery count, for dashboards and onduty's own alerts."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.notifications = Counter(
+            "onduty_notifications",
+            "Messages onduty finished sending (or gave up on), by channel type, notice kind and outcome.",
+            ["type", "kind", "outcome"],
+            registry=registry,
+        )
+        self.pages = Counter(
+            "onduty_escalation_pages",
+            "Escalation levels paged (or notified), by level (0 = the first) and whether it was late.",
+            ["level", "late"],
+            registry=registry,
+        )
+        self.steps = Counter(
+            "onduty_escalation_steps",
+            "Escalation steps recorded, by what happened (EscalationStarted, Escalated, Acknowledged, ...).",
+            ["reason"],
+            registry=registry,
+        )
+
+
 class Escalation:
     """The escalation use case for every incident (one instance per operator)."""
 
@@ -74,9 +100,11 @@ class Escalation:
         policies: Callable[[str], Iterable[PolicyEntry]],
         deliveries: Deliveries,
         post: Post,
+        metrics: Metrics,
         now: Now = _now,
     ) -> None:
         self.cluster = cluster
+        self.metrics = metrics
         self.global_namespace = global_namespace
         self.policies = policies
         self.deliveries = deliveries
@@ -146,6 +174,11 @@ class Escalation:
 
         obj, p = await asyncio.to_thread(self.cluster.update_status, "incidents", namespace, name, mutate)
         self.post(obj, list(p.entries))
+        for entry in p.entries:
+            self.metrics.steps.labels(reason=entry.reason).inc()
+            if entry.reason == "Escalated":
+                level = p.state.level
+                self.metrics.pages.labels(level=str(level), late=str("late" in entry.message).lower()).inc()
         self._deliver_open(obj)
         return p.wake_at
 
@@ -280,11 +313,13 @@ class Deliveries:
         transport: Transport,
         *,
         post: Post,
+        metrics: Metrics,
         prometheus_url: str = "",
         now: Now = _now,
         deliver_fn: Callable[..., Any] = deliver,
     ) -> None:
         self.cluster = cluster
+        self.metrics = metrics
         self.transport = transport
         self.post = post
         self.prometheus_url = prometheus_url
@@ -349,7 +384,7 @@ class Deliveries:
             if not spec.wants(Kind(str(record.get("kind")))):
                 record.update(state="Skipped", reason=f"the Notifier's events leave out {record.get('kind')}")
                 _put(status, record)
-                return "done"
+                return "skipped"
             if record.get("state") == "Unknown":
                 record.update(
                     state="Failed",
@@ -370,6 +405,10 @@ class Deliveries:
             return "send"
 
         obj, what = await asyncio.to_thread(self.cluster.update_status, "incidents", job.namespace, job.name, claim)
+        if what in ("failed", "skipped"):
+            kind = str((_record(obj.get("status") or {}, job.key) or {}).get("kind") or "")
+            outcome = "Failed" if what == "failed" else "Skipped"
+            self.metrics.notifications.labels(type=spec.type if spec else "unknown", kind=kind, outcome=outcome).inc()
         if what == "failed":
             entry = Entry("NotificationFailed", f"{job.notifier}: {problem}", "Warning")
             self.post(obj, [entry])
@@ -424,6 +463,8 @@ class Deliveries:
 
         obj, entries = await asyncio.to_thread(self.cluster.update_status, "incidents", job.namespace, job.name, finish)
         self.post(obj, entries)
+        outcome = "Delivered" if result.outcome == Outcome.DELIVERED else "Failed"
+        self.metrics.notifications.labels(type=spec.type, kind=str(notice.kind), outcome=outcome).inc()
 
     def _notifier(self, namespace: str, name: str) -> tuple[NotifierSpec, Credentials]:
         obj = self.cluster.get("notifiers", namespace, name)
