@@ -88,9 +88,18 @@ def test_kustomize_and_helm_grant_the_same_cluster_roles(cluster, helm):
     approver = _of_kind(kustomized, "ClusterRole")["onduty-incident-approver"]
     assert ("onduty.dev", "incidents", "approve") in _grants(approver["rules"])
     assert not any(label.startswith("rbac.authorization.k8s.io/aggregate") for label in approver["metadata"]["labels"])
-    assert [
+    # ... and to onduty itself, which approves for a person who pressed a Slack button once the API server said
+    # that person may; naming someone else (the *-on-behalf verbs) is onduty's alone.
+    assert sorted(
         name for name, rules in from_kustomize.items() if ("onduty.dev", "incidents", "approve") in _grants(rules)
-    ] == ["onduty-incident-approver"]
+    ) == ["onduty-incident-approver", "onduty-operator"]
+    for verb in ("approve-on-behalf", "acknowledge-on-behalf"):
+        assert [
+            name for name, rules in from_kustomize.items() if ("onduty.dev", "incidents", verb) in _grants(rules)
+        ] == ["onduty-operator"]
+    assert sorted(
+        name for name, rules in from_kustomize.items() if ("onduty.dev", "incidents", "acknowledge") in _grants(rules)
+    ) == ["onduty-incident-approver", "onduty-incident-responder", "onduty-operator"]
 
 
 def test_listed_namespaces_confine_the_operator_to_roles_there(helm):
