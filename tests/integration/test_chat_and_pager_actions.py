@@ -25,10 +25,12 @@ from kit import REPO, apply_manifest, open_step_incident, wait_for
 GLOBAL = "onduty-system"
 SIGNING_SECRET = "slack-signing-secret-for-tests"
 PD_SECRET = "pagerduty-webhook-secret-for-tests"
+OG_TOKEN = "opsgenie-webhook-token-for-tests"
 RESPONDERS = """
 - user: alice@example.com
   slack: U0ALICE
   pagerduty: Alice Doe
+  opsgenie: alice@example.com
 - user: mallory@example.com
   slack: U0MALLORY
 """
@@ -38,10 +40,11 @@ RESPONDERS = """
 def integrations(cluster, namespace: str) -> Iterator[dict[str, str]]:
     """The platform's Slack app and PagerDuty webhook (Notifiers in onduty's namespace), and who is who."""
     suffix = uuid.uuid4().hex[:6]
-    names = {"slack": f"slack-app-{suffix}", "pagerduty": f"pd-app-{suffix}"}
+    names = {"slack": f"slack-app-{suffix}", "pagerduty": f"pd-app-{suffix}", "opsgenie": f"og-app-{suffix}"}
     secrets = {
         "slack": {"webhookURL": "https://hooks.slack.com/services/T0/B0/x", "signingSecret": SIGNING_SECRET},
         "pagerduty": {"routingKey": "c" * 32, "webhookSecret": PD_SECRET},
+        "opsgenie": {"apiKey": "opsgenie-api-key", "webhookToken": OG_TOKEN},
     }
     for vendor, name in names.items():
         apply_manifest(
@@ -212,3 +215,21 @@ def test_pagerduty_acknowledgements_reach_the_incident_by_its_dedup_key(
     code, answer = _pagerduty(operator.url, pd, "incident.annotated", uid, "Alice Doe")
     assert code == 200 and answer["message"].startswith("ignored")
     assert _pagerduty(operator.url, pd, "incident.acknowledged", "no-such-uid", "Alice Doe")[0] == 404
+
+
+def test_opsgenie_acknowledgements_need_the_shared_token(cluster, namespace, deployment, integrations, operator):
+    name = open_step_incident(
+        cluster, namespace, {"action": "rolloutRestart"}, policy={"requireApproval": ["rolloutRestart"]}
+    )
+    uid = _incident(cluster, namespace, name)["metadata"]["uid"]
+    url = f"{operator.url}/integrations/opsgenie/{integrations['opsgenie']}"
+    body = {"action": "Acknowledge", "alert": {"alias": uid, "username": "alice@example.com"}}
+    assert post_json(url, body, headers={"X-Onduty-Token": "guessed"})[0] == 401
+    assert post_json(url, body)[0] == 401
+    code, answer = post_json(url, body, headers={"X-Onduty-Token": OG_TOKEN})
+    assert code == 200, answer
+    annotations = _incident(cluster, namespace, name)["metadata"]["annotations"]
+    assert (annotations["onduty.dev/acknowledged-for"], annotations["onduty.dev/acknowledged-via"]) == (
+        "alice@example.com",
+        "opsgenie",
+    )

@@ -20,7 +20,7 @@ import pytest
 from alertmanager_webhook import am_alert, am_payload, post_json
 from kit import onduty_cli, wait_for
 from onduty.domain.times import parse_time
-from receivers import Receiver
+from receivers import Answer, Receiver
 from receivers import jira as jira_vendor
 from receivers import pagerduty as pd_vendor
 from receivers import slack as slack_vendor
@@ -310,3 +310,56 @@ def test_a_namespace_without_a_policy_says_nobody_is_paged(cluster, namespace, o
     incident = _incident(cluster, namespace, lambda i: _escalation(i).get("error"), "the missing policy reported")
     assert "no EscalationPolicy applies" in _escalation(incident)["error"]
     assert "NoEscalationPolicy" in _reasons(incident)
+
+
+def test_a_hanging_and_a_failing_channel_hold_up_nobody_else(cluster, namespace, vendors, operator_factory):
+    # Two more channels for the team: one never answers, one always answers 500.
+    with (
+        Receiver(respond=lambda _: Answer(hang=120)) as hanging,
+        Receiver(respond=lambda _: Answer(500, "internal error")) as failing,
+    ):
+        _apply(
+            cluster,
+            _secret("hook-hang", namespace, url=f"{hanging.url}/hook", signingSecret="s1"),
+            _secret("hook-fail", namespace, url=f"{failing.url}/hook", signingSecret="s2"),
+            _notifier("hook-hang", namespace, "webhook", "hook-hang"),
+            _notifier("hook-fail", namespace, "webhook", "hook-fail"),
+        )
+        policy = _policy(namespace, primary_timeout="4s")
+        policy["spec"]["inform"] = ["hook-hang", "hook-fail", "team-slack"]
+        _apply(cluster, policy)
+        operator = operator_factory(extra_args=ALLOW_LOOPBACK).start()
+        _fire(operator, namespace, starts_at=datetime.now(UTC))
+
+        # The pager and the other channel get theirs, and the secondary is paged on time, while one channel
+        # hangs and the other is still being retried.
+        wait_for(lambda: vendors.pages(SECONDARY_KEY), timeout=60, what="the secondary to be paged")
+        incident = _incident(cluster, namespace, lambda i: _escalation(i).get("level") == 1, "level 1 recorded")
+        pages = [e for e in incident["status"]["timeline"] if e["reason"] == "Escalated"]
+        gap = parse_time(pages[1]["time"]) - parse_time(pages[0]["time"])
+        assert 4 <= gap.total_seconds() < 10  # the deadline, not the hanging channel's timeouts
+        assert any(r.path == "/api/chat.postMessage" for r in vendors.slack.requests)
+        assert hanging.requests  # it was tried, and is still hanging
+        states = {
+            n["notifier"].split("/")[1]: n["state"]
+            for n in incident["status"]["notifications"]
+            if n["key"].startswith("opened@")
+        }
+        assert states["team-slack"] == "Delivered" and states["hook-hang"] == "Sending"
+
+        # The failing one is retried (5xx), then given up on, and the record says why.
+        done = _incident(
+            cluster,
+            namespace,
+            lambda i: any(
+                n["key"] == "opened@hook-fail" and n["state"] == "Failed"
+                for n in i["status"].get("notifications") or []
+            ),
+            "the failing channel given up on",
+            timeout=120,
+        )
+        [record] = [n for n in done["status"]["notifications"] if n["key"] == "opened@hook-fail"]
+        assert "gave up after 5 attempts" in record["reason"] and "500" in record["reason"]
+        assert len([r for r in failing.requests if r.path == "/hook"]) >= 5
+        assert "NotificationFailed" in _reasons(done)
+        vendors.assert_clean()
