@@ -1,12 +1,13 @@
 """The model and the CRDs agree: what the API server refuses, onduty refuses, and the other way round.
 
-The API server reads a Runbook or a RemediationPolicy with the CRD's schema and
-CEL rules; onduty (the operator, and ``onduty lint`` before anything is
-applied) with the pydantic models of onduty.domain. Where they differ, lint
-passes what ``kubectl apply`` then refuses, or the API server stores what the
-operator then reports as not Accepted. So every case below goes to all three
-— ``kubectl apply --dry-run=server``, ``parse_runbook``/``parse_policy``, and
-``onduty lint`` on a file — and all three must give the answer the case says.
+The API server reads a Runbook, RemediationPolicy, EscalationPolicy, Notifier
+or OnCallSchedule with the CRD's schema and CEL rules; onduty (the operator,
+and ``onduty lint`` before anything is applied) with the pydantic models of
+onduty.domain. Where they differ, lint passes what ``kubectl apply`` then
+refuses, or the API server stores what the operator then reports as not
+Accepted. So every case below goes to all three — ``kubectl apply
+--dry-run=server``, the kind's parser (``PARSE``), and ``onduty lint`` on a
+file — and all three must give the answer the case says.
 
 The cases:
 
@@ -23,8 +24,12 @@ The cases:
 A few cases say ``onduty_only``: what the API server cannot check (it has no
 time zone database, and no calendar to see that 30 February never comes), so
 it stores the object and onduty refuses it; the operator reports that in the
-policy's ``Accepted`` condition and refuses actions in its scope. Each one
-says why, and they are listed here, not found by the test.
+object's ``Accepted`` condition (and refuses actions in a policy's scope).
+Each one says why, and they are listed here, not found by the test.
+
+A Notifier's settings are checked as the CRD types them (``parse_notifier``);
+what they mean — whether a URL may be connected to, what the Secret holds —
+its channel checks when it is built, which no case here reaches.
 """
 
 from __future__ import annotations
@@ -45,11 +50,27 @@ import pytest
 import yaml
 
 from kit import REPO
+from onduty.domain.escalation import parse_policy as parse_escalation_policy
+from onduty.domain.notify.notifiers import REQUIRED_SETTINGS, parse_notifier
+from onduty.domain.oncall import parse_oncall_schedule
 from onduty.domain.policies import parse_policy
 from onduty.domain.runbooks import parse_runbook
 
-CRDS = {"Runbook": "onduty.dev_runbooks.yaml", "RemediationPolicy": "onduty.dev_remediationpolicies.yaml"}
-PARSE: dict[str, Callable[[dict[str, Any]], object]] = {"Runbook": parse_runbook, "RemediationPolicy": parse_policy}
+CRDS = {
+    "Runbook": "onduty.dev_runbooks.yaml",
+    "RemediationPolicy": "onduty.dev_remediationpolicies.yaml",
+    "EscalationPolicy": "onduty.dev_escalationpolicies.yaml",
+    "Notifier": "onduty.dev_notifiers.yaml",
+    "OnCallSchedule": "onduty.dev_oncallschedules.yaml",
+}
+PARSE: dict[str, Callable[[dict[str, Any]], object]] = {
+    "Runbook": parse_runbook,
+    "RemediationPolicy": parse_policy,
+    "EscalationPolicy": parse_escalation_policy,
+    "Notifier": parse_notifier,
+    "OnCallSchedule": parse_oncall_schedule,
+}
+NAMESPACED = {"Runbook", "EscalationPolicy", "Notifier", "OnCallSchedule"}
 
 # --- the full specs: every field of each CRD at least once -------------------------------------
 
@@ -161,7 +182,105 @@ POLICY: dict[str, Any] = {
     "runJob": {"serviceAccountNames": ["default", "db-fixer"], "podSecurity": "restricted"},
     "allowApprovalWithoutAdmissionPolicy": False,
 }
-FULL = {"Runbook": RUNBOOK, "RemediationPolicy": POLICY}
+ESCALATION: dict[str, Any] = {
+    "default": True,
+    "levels": [
+        {
+            "name": "primary",
+            "ackTimeout": "5m",
+            "notifiers": ["pagerduty-primary", "shop-slack"],
+            "users": ["alice@example.com"],
+            "schedules": ["shop-primary"],
+            "page": True,
+        },
+        {"name": "secondary", "ackTimeout": "10m", "schedules": ["shop-secondary"], "page": False},
+    ],
+    "repeat": 2,
+    "automationGrace": "5m",
+    "pageImmediatelyFor": ["critical"],
+    "severityRules": [
+        {
+            "severities": ["critical", "error"],
+            "notifiers": ["pagerduty-managers"],
+            "users": ["erin@example.com"],
+            "schedules": ["managers"],
+            "page": False,
+        }
+    ],
+    "inform": ["shop-slack", "status-page"],
+    "publicSeverities": ["critical"],
+    "acknowledgementTimeout": "1h",
+}
+# One Notifier with every type's settings: the CRD checks each block whatever the type, and so does the model.
+NOTIFIER: dict[str, Any] = {
+    "type": "jira",
+    "secretRef": {"name": "shop-jira"},
+    "events": ["opened", "page", "resolved"],
+    "slack": {"mode": "bot", "channel": "C0123456789", "apiURL": "https://slack.com/api"},
+    "teams": {},
+    "discord": {"username": "onduty"},
+    "webhook": {},
+    "pagerduty": {"url": "https://events.pagerduty.com/v2/enqueue"},
+    "opsgenie": {"url": "https://api.eu.opsgenie.com"},
+    "statuspage": {
+        "pageId": "kctbh9vrtdwd",
+        "componentIds": ["b13yz5g2cw10", "8kbf7d35c070"],
+        "componentStatusBySeverity": {
+            "critical": "major_outage",
+            "error": "partial_outage",
+            "warning": "degraded_performance",
+            "info": "operational",
+        },
+        "deliverNotifications": False,
+        "incidentName": "Checkout is slow",
+        "url": "https://api.statuspage.io/v1",
+    },
+    "cachet": {
+        "url": "https://status.example.com",
+        "componentId": 7,
+        "componentStatusBySeverity": {"critical": 4, "error": 3, "warning": 2, "info": 1},
+        "notify": False,
+        "visible": True,
+        "incidentName": "Checkout is slow",
+    },
+    "jira": {
+        "url": "https://example.atlassian.net",
+        "projectKey": "OPS",
+        "issueType": "Incident",
+        "labels": ["onduty", "incident"],
+        "resolveTransitionId": "31",
+        "acknowledgeTransitionId": "21",
+    },
+    "github": {"owner": "acme", "repo": "incidents", "labels": ["incident"], "url": "https://api.github.com"},
+    "linear": {
+        "teamId": "5a8c2b0e-1f3d-4c8a-9b7e-2d4f6a8c0e1b",
+        "resolvedStateId": "b1f0c3d2-7e6a-4b5c-8d9e-0f1a2b3c4d5e",
+        "priority": {"critical": 1, "error": 2, "warning": 3, "info": 0},
+        "url": "https://api.linear.app/graphql",
+    },
+}
+ONCALL: dict[str, Any] = {
+    "timeZone": "Europe/Berlin",
+    "layers": [
+        {
+            "name": "weekly",
+            "start": "2026-11-02T09:00:00",
+            "rotation": "1w",
+            "members": ["alice@example.com", "bob"],
+            "restrictions": [{"days": ["Mon", "Tue"], "start": "09:00", "end": "17:00"}],
+        },
+        {"name": "nights", "start": "2026-11-02T22:00:00", "rotation": "1d", "members": ["carol"]},
+    ],
+    "overrides": [{"member": "erin@example.com", "start": "2026-12-24T18:00:00Z", "end": "2026-12-26T09:00:00+01:00"}],
+    "ical": {"configMapRef": {"name": "shop-calendar", "key": "schedule.ics"}},
+}
+FULL = {
+    "Runbook": RUNBOOK,
+    "RemediationPolicy": POLICY,
+    "EscalationPolicy": ESCALATION,
+    "Notifier": NOTIFIER,
+    "OnCallSchedule": ONCALL,
+}
 
 
 @dataclass(frozen=True)
@@ -205,18 +324,36 @@ def _with(doc: dict[str, Any], path: Path_, change: Callable[[Any], Any]) -> dic
     return copied
 
 
-def _string(length: int, pattern: str | None) -> str:
+def _strings(length: int, like: Any) -> Iterator[str]:
+    """Strings of ``length`` characters, the first ones like ``like``, the full spec's value."""
+    if isinstance(like, str):
+        yield like  # itself, if it has that length (a time of day, a date: their pattern fixes it)
+        if stamp := re.fullmatch(r"(.*T[0-9:]{8})(Z|[+-][0-9:]{5})", like):
+            yield f"{stamp[1]}.{'0' * (length - len(like) - 1)}{stamp[2]}"  # a timestamp: the same instant
+    yield "a" * length
+    yield "0" * (length - 2) + "1s"  # a duration: one second, whatever its length (some must be longer than 0s)
+    yield "/" + "a" * (length - 1)  # a path
+    yield "A" * length  # a key of capitals
+    yield "1" * length  # an id of digits
+    yield "1" + "0" * (length - 2) + "h"  # a rotation
+    yield "1000w1000d1000h"  # the longest rotation
+    yield ("00" if (length - 8) % 2 == 0 else "0") + ",0" * ((length - 9) // 2) + " * * * *"  # a cron
+
+
+def _string(length: int, pattern: str | None, like: Any = None) -> str:
     """A string of exactly ``length`` characters that matches ``pattern``."""
-    candidates = [
-        "a" * length,
-        "0" * (length - 1) + "s",  # a duration: zero, whatever its length
-        "/" + "a" * (length - 1),  # a path
-        ("00" if (length - 8) % 2 == 0 else "0") + ",0" * ((length - 9) // 2) + " * * * *",  # a cron
-    ]
-    for candidate in candidates:
+    for candidate in _strings(length, like):
         if len(candidate) == length and (pattern is None or re.search(pattern, candidate)):
             return candidate
     raise AssertionError(f"no candidate of length {length} matches {pattern}")
+
+
+def _too_long(limit: int, pattern: str | None, like: Any) -> str:
+    """A string one past ``limit`` that matches ``pattern``; where none can (the pattern bounds the length), any."""
+    try:
+        return _string(limit + 1, pattern, like)
+    except AssertionError:
+        return "a" * (limit + 1)
 
 
 def _distinct_items(schema: dict[str, Any], first: Any, count: int) -> list[Any] | None:
@@ -253,12 +390,12 @@ def derived_cases(kind: str) -> list[Case]:
             case(path, "format", _with(base, path, lambda _: "2026-13-01T00:00:00Z"), False)
         if "maxLength" in schema and "enum" not in schema:
             limit, pattern = schema["maxLength"], schema.get("pattern")
-            case(path, "maxLength", _with(base, path, lambda _: _string(limit + 1, pattern)), False)
-            case(path, "maxLength-reached", _with(base, path, lambda _: _string(limit, pattern)), True)
+            case(path, "maxLength", _with(base, path, lambda old: _too_long(limit, pattern, old)), False)
+            case(path, "maxLength-reached", _with(base, path, lambda old: _string(limit, pattern, old)), True)
         if schema.get("minLength", 0) > 0:
-            limit = schema["minLength"]
+            limit, pattern = schema["minLength"], schema.get("pattern")
             case(path, "minLength", _with(base, path, lambda _: "a" * (limit - 1)), False)
-            case(path, "minLength-reached", _with(base, path, lambda _: _string(limit, schema.get("pattern"))), True)
+            case(path, "minLength-reached", _with(base, path, lambda old: _string(limit, pattern, old)), True)
         if "minimum" in schema:
             low = schema["minimum"]
             if schema.get("exclusiveMinimum"):
@@ -359,8 +496,78 @@ def rp(id_: str, spec: dict[str, Any], accepted: bool, rule: str | None = None, 
     return Case(f"RemediationPolicy:table:{id_}", "RemediationPolicy", spec, accepted, rule, onduty_only)
 
 
+def level(**fields: Any) -> dict[str, Any]:
+    return {"ackTimeout": "5m", "notifiers": ["pager"], **fields}
+
+
+def escalation(*levels: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"levels": list(levels) or [level()], **spec}
+
+
+def severity_rule(**fields: Any) -> dict[str, Any]:
+    return escalation(severityRules=[{"severities": ["critical"], **fields}])
+
+
+def notifier(type_: str, settings: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": type_, "secretRef": {"name": "credentials"}, **spec}
+    if settings is not None:
+        doc[type_] = settings
+    return doc
+
+
+def jira(**settings: Any) -> dict[str, Any]:
+    return notifier(
+        "jira", {"url": "https://example.atlassian.net", "projectKey": "OPS", "resolveTransitionId": "31", **settings}
+    )
+
+
+def github(**settings: Any) -> dict[str, Any]:
+    return notifier("github", {"owner": "acme", "repo": "incidents", **settings})
+
+
+def linear(**settings: Any) -> dict[str, Any]:
+    return notifier("linear", {"teamId": "team-1", "resolvedStateId": "done-1", **settings})
+
+
+def layer(**fields: Any) -> dict[str, Any]:
+    return {"name": "weekly", "start": "2026-11-02T09:00:00", "rotation": "1w", "members": ["alice"], **fields}
+
+
+def schedule(*layers: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"timeZone": "Europe/Berlin", "layers": list(layers) or [layer()], **spec}
+
+
+def restriction(start: str, end: str) -> dict[str, Any]:
+    return schedule(layer(restrictions=[{"start": start, "end": end}]))
+
+
+def override(start: str, end: str) -> dict[str, Any]:
+    return schedule(overrides=[{"member": "erin", "start": start, "end": end}])
+
+
+def ep(id_: str, spec: dict[str, Any], accepted: bool, rule: str | None = None) -> Case:
+    return Case(f"EscalationPolicy:table:{id_}", "EscalationPolicy", spec, accepted, rule)
+
+
+def nt(id_: str, spec: dict[str, Any], accepted: bool, rule: str | None = None) -> Case:
+    return Case(f"Notifier:table:{id_}", "Notifier", spec, accepted, rule)
+
+
+def oc(id_: str, spec: dict[str, Any], accepted: bool, rule: str | None = None, onduty_only: str | None = None) -> Case:
+    return Case(f"OnCallSchedule:table:{id_}", "OnCallSchedule", spec, accepted, rule, onduty_only)
+
+
 UNKNOWN_ZONE = "CEL has no time zone database, so the CRD bounds timeZone's length only; onduty looks the name up"
 NEVER_COMES = "the CRD's pattern and CEL see each field alone; cronsim sees that no month given has that day"
+NO_SUCH_DAY = (
+    "the CRD's pattern bounds each field alone: no schema format reads a time without an offset, and CEL parses"
+    " one only by failing; onduty's calendar sees that 30 February never comes"
+)
+LEVEL_TARGETS = "a level must name at least one of notifiers, users or schedules"
+RULE_TARGETS = "a severity rule must name at least one of notifiers, users or schedules"
+POSITIVE = "must be longer than 0s and at most 2562047h"
+ONE_SOURCE = "a schedule needs at least one layer or an ical feed"
+WINDOW_ORDER = "end must be after start (a window across midnight is two: 22:00-24:00 and 00:00-06:00)"
 
 
 TABLE = [
@@ -629,6 +836,156 @@ TABLE = [
         policy(scope={"workloadSelector": {"matchExpressions": [{"key": "k" * 318, "operator": "Exists"}]}}),
         False,
     ),
+    # An EscalationPolicy's CEL rules. An empty list names nobody (before, the CRD's has() took it for someone).
+    ep("level-without-targets", escalation({"ackTimeout": "5m"}), False, LEVEL_TARGETS),
+    ep("level-of-empty-lists", escalation(level(notifiers=[], users=[], schedules=[])), False, LEVEL_TARGETS),
+    ep("level-of-users-only", escalation(level(notifiers=None, users=["erin@example.com"])), True),
+    ep("severity-rule-without-targets", severity_rule(), False, RULE_TARGETS),
+    ep("severity-rule-of-an-empty-list", severity_rule(notifiers=[]), False, RULE_TARGETS),
+    ep("severity-rule-of-schedules-only", severity_rule(schedules=["managers"]), True),
+    ep("ackTimeout-of-0s", escalation(level(ackTimeout="0s")), False, POSITIVE),
+    ep("ackTimeout-of-a-millisecond", escalation(level(ackTimeout="1ms")), True),
+    ep("ackTimeout-beyond-go", escalation(level(ackTimeout="2562048h")), False, POSITIVE),
+    ep("ackTimeout-at-the-limit", escalation(level(ackTimeout="2562047h")), True),
+    ep("acknowledgementTimeout-of-0s", escalation(acknowledgementTimeout="0m"), False, POSITIVE),
+    ep("acknowledgementTimeout-beyond-go", escalation(acknowledgementTimeout="2562047h1s"), False, POSITIVE),
+    ep("automationGrace-of-0s", escalation(automationGrace="0s"), True),  # page at once
+    ep("automationGrace-beyond-go", escalation(automationGrace="2562048h"), False, GO_DURATION),
+    ep("ackTimeout-in-words", escalation(level(ackTimeout="5 minutes")), False),
+    ep("notifier-name-with-capitals", escalation(level(notifiers=["Shop-Slack"])), False),
+    ep("schedule-name-with-a-dot", escalation(level(schedules=["shop.primary"])), True),
+    ep("user-as-an-email-address", escalation(level(users=["erin+oncall@example.com"])), True),
+    ep("null-acknowledgementTimeout", escalation(acknowledgementTimeout=None), True),
+    ep("null-notifiers-beside-users", escalation(level(notifiers=None, users=["erin"])), True),
+    ep("null-required-levels", {"levels": None}, False),
+    ep("repeat-as-a-string", escalation(repeat="2"), False),
+    ep("repeat-as-a-whole-float", escalation(repeat=2.0), True),
+    ep("page-as-a-string", escalation(level(page="false")), False),
+    ep("python-name", escalation(automation_grace="5m"), False),
+    ep("python-name-in-a-level", escalation({"ack_timeout": "5m", "notifiers": ["pager"]}), False),
+    # A Notifier's CEL rules: the types whose settings have no defaults need their block.
+    nt("statuspage-without-settings", notifier("statuspage"), False, REQUIRED_SETTINGS["statuspage"]),
+    nt("cachet-without-settings", notifier("cachet"), False, REQUIRED_SETTINGS["cachet"]),
+    nt("jira-without-settings", notifier("jira"), False, REQUIRED_SETTINGS["jira"]),
+    nt("github-without-settings", notifier("github"), False, REQUIRED_SETTINGS["github"]),
+    nt("linear-without-settings", notifier("linear"), False, REQUIRED_SETTINGS["linear"]),
+    nt("slack-without-settings", notifier("slack"), True),
+    nt("pagerduty-without-settings", notifier("pagerduty"), True),
+    nt("jira-minimal", jira(), True),
+    # What the channels need, which the CRD now says too (before, the API server stored what they refused).
+    nt("jira-without-resolveTransitionId", jira(resolveTransitionId=None), False),
+    nt("linear-without-resolvedStateId", linear(resolvedStateId=None), False),
+    nt("linear-minimal", linear(), True),
+    nt("jira-transition-id-of-11-digits", jira(resolveTransitionId="12345678901"), False),
+    nt("jira-label-with-a-space", jira(labels=["on call"]), False),
+    nt("jira-label-with-a-tab", jira(labels=["on\tcall"]), False),
+    nt("jira-label-empty", jira(labels=[""]), False),
+    nt("github-owner-starting-with-a-dash", github(owner="-acme"), False),
+    nt("github-repo-dot", github(repo="."), False),
+    nt("github-repo-dot-dot", github(repo=".."), False),
+    nt("github-repo-starting-with-a-dot", github(repo=".github"), True),
+    nt("github-label-empty", github(labels=[""]), False),
+    nt("linear-team-id-with-a-space", linear(teamId="a team"), False),
+    nt("linear-team-id-a-path", linear(teamId="../teams"), False),
+    nt(
+        "statuspage-status-for-no-severity",
+        notifier("statuspage", {"pageId": "p1", "componentStatusBySeverity": {"urgent": "major_outage"}}),
+        False,
+    ),
+    nt(
+        "cachet-status-for-no-severity",
+        notifier("cachet", {"url": "https://status.example.com", "componentStatusBySeverity": {"page": 4}}),
+        False,
+    ),
+    nt("linear-priority-for-no-severity", linear(priority={"urgent": 1}), False),
+    nt("statuspage-page-id-a-path", notifier("statuspage", {"pageId": "../pages"}), False),
+    # Another type's settings are checked, as the API server checks them, and otherwise unused.
+    nt(
+        "another-types-settings",
+        notifier("slack", {}, jira={"url": "u", "projectKey": "OPS", "resolveTransitionId": "1"}),
+        True,
+    ),
+    nt(
+        "another-types-bad-settings",
+        notifier("slack", {}, jira={"url": "u", "projectKey": "ops", "resolveTransitionId": "1"}),
+        False,
+    ),
+    nt("secret-name-with-capitals", notifier("slack", secretRef={"name": "Slack"}), False),
+    nt("event-twice", notifier("slack", events=["page", "page"]), False),
+    # Nulls, JSON types and spellings.
+    nt("null-settings", notifier("slack", None, slack=None), True),
+    nt("null-setting", jira(issueType=None), True),
+    nt("null-required-setting", jira(projectKey=None), False),
+    nt("transition-id-as-a-number", jira(resolveTransitionId=31), False),
+    nt(
+        "component-id-as-a-string", notifier("cachet", {"url": "https://status.example.com", "componentId": "7"}), False
+    ),
+    nt(
+        "component-id-as-a-whole-float",
+        notifier("cachet", {"url": "https://status.example.com", "componentId": 7.0}),
+        True,
+    ),
+    nt("priority-as-a-boolean", linear(priority={"critical": True}), False),
+    nt(
+        "deliverNotifications-as-a-string",
+        notifier("statuspage", {"pageId": "p1", "deliverNotifications": "no"}),
+        False,
+    ),
+    nt("python-name", {"type": "slack", "secret_ref": {"name": "credentials"}}, False),
+    nt("python-name-of-a-setting", notifier("slack", {"api_url": "https://slack.com/api"}), False),
+    nt("python-name-of-a-required-setting", notifier("statuspage", {"page_id": "p1"}), False),
+    # An OnCallSchedule's CEL rules.
+    oc("no-layer-no-feed", {"timeZone": "UTC"}, False, ONE_SOURCE),
+    oc("empty-layers-no-feed", {"timeZone": "UTC", "layers": []}, False, ONE_SOURCE),
+    oc("feed-only", {"timeZone": "UTC", "ical": {"configMapRef": {"name": "cal", "key": "a.ics"}}}, True),
+    oc("restriction-empty", restriction("09:00", "09:00"), False, WINDOW_ORDER),
+    oc("restriction-across-midnight", restriction("22:00", "06:00"), False, WINDOW_ORDER),
+    oc("restriction-to-midnight", restriction("22:00", "24:00"), True),
+    oc("restriction-a-minute-long", restriction("09:00", "09:01"), True),
+    oc(
+        "override-ends-before-it-starts",
+        override("2026-12-20T00:00:00Z", "2026-12-19T00:00:00Z"),
+        False,
+        "end must be after start",
+    ),
+    oc(
+        "override-ends-as-it-starts-elsewhere",
+        override("2026-12-20T01:00:00+01:00", "2026-12-20T00:00:00Z"),
+        False,
+        "end must be after start",
+    ),
+    oc(
+        "override-ends-later-though-written-earlier",
+        override("2026-12-20T01:00:00+01:00", "2026-12-20T00:30:00Z"),
+        True,
+    ),
+    oc("override-half-a-second-long", override("2026-12-20T00:00:00Z", "2026-12-20T00:00:00.5Z"), True),
+    # Times: a layer's start is local (no offset), an override's carries one.
+    oc("layer-start-with-an-offset", schedule(layer(start="2026-11-02T09:00:00Z")), False),
+    oc("layer-start-in-month-13", schedule(layer(start="2026-13-02T09:00:00")), False),
+    oc("layer-start-at-hour-24", schedule(layer(start="2026-11-02T24:00:00")), False),
+    oc("layer-start-on-february-29-of-a-leap-year", schedule(layer(start="2028-02-29T09:00:00")), True),
+    oc("layer-start-on-february-30", schedule(layer(start="2026-02-30T09:00:00")), False, onduty_only=NO_SUCH_DAY),
+    oc("override-without-offset", override("2026-12-20T00:00:00", "2026-12-21T00:00:00Z"), False),
+    oc("override-on-february-30", override("2026-02-30T00:00:00Z", "2026-12-21T00:00:00Z"), False),
+    # Rotations: whole weeks, days and hours, in that order.
+    oc("rotation-in-words", schedule(layer(rotation="1 week")), False),
+    oc("rotation-of-24h", schedule(layer(rotation="24h")), True),
+    oc("rotation-of-0h", schedule(layer(rotation="0h")), False),
+    oc("rotation-out-of-order", schedule(layer(rotation="1h1w")), False),
+    oc("rotation-of-minutes", schedule(layer(rotation="30m")), False),
+    # Time zones: IANA names, which only onduty can look up.
+    oc("time-zone-utc", schedule(timeZone="UTC"), True),
+    oc("time-zone-unknown", schedule(timeZone="Europe/Berln"), False, onduty_only=UNKNOWN_ZONE),
+    oc("time-zone-a-path", schedule(timeZone="../../etc/passwd"), False, onduty_only=UNKNOWN_ZONE),
+    # Members, nulls, JSON types and spellings.
+    oc("member-twice-in-a-layer", schedule(layer(members=["alice", "bob", "alice"])), True),
+    oc("member-with-a-space", schedule(layer(members=["alice smith"])), False),
+    oc("null-overrides", schedule(overrides=None), True),
+    oc("null-required-time-zone", schedule(timeZone=None), False),
+    oc("rotation-as-a-number", schedule(layer(rotation=7)), False),
+    oc("python-name", {"time_zone": "UTC", "layers": [layer()]}, False),
+    oc("python-name-nested", {"timeZone": "UTC", "ical": {"config_map_ref": {"name": "cal", "key": "a.ics"}}}, False),
 ]
 
 
@@ -650,6 +1007,7 @@ def sample_cases() -> list[Case]:
 DERIVED_ONDUTY_ONLY = {
     "RemediationPolicy:maintenanceWindows[0].timeZone:maxLength-reached": UNKNOWN_ZONE,
     "RemediationPolicy:changeFreezes[1].timeZone:maxLength-reached": UNKNOWN_ZONE,
+    "OnCallSchedule:timeZone:maxLength-reached": UNKNOWN_ZONE,
 }
 
 
@@ -662,7 +1020,7 @@ def _onduty_only(cases: list[Case]) -> list[Case]:
     ]
 
 
-CASES = sample_cases() + _onduty_only(derived_cases("Runbook") + derived_cases("RemediationPolicy")) + TABLE
+CASES = sample_cases() + _onduty_only([case for kind in CRDS for case in derived_cases(kind)]) + TABLE
 
 
 # --- asking the API server and onduty lint -------------------------------------------------------
@@ -676,7 +1034,7 @@ class Answer:
 
 def _manifest(case: Case, index: int, namespace: str) -> dict[str, Any]:
     metadata = {"name": f"case-{index}"}
-    if case.kind == "Runbook":
+    if case.kind in NAMESPACED:
         metadata["namespace"] = namespace
     return {"apiVersion": "onduty.dev/v1alpha1", "kind": case.kind, "metadata": metadata, "spec": case.spec}
 

@@ -184,6 +184,23 @@ def test_state_survives_the_round_trip_through_status() -> None:
         ({"levels": [{"ackTimeout": "5m", "notifiers": ["Bad_Name"]}]}, "Bad_Name"),
         ({"levels": [{"ackTimeout": "5m", "notifiers": ["a"]}], "repeat": 99}, "spec.repeat"),
         ({"levels": [{"ackTimeout": "5m", "notifiers": ["a"]}], "pageImmediatelyFor": ["urgent"]}, "urgent"),
+        (
+            {"levels": [{"ackTimeout": "5m", "notifiers": ["a", "a"]}]},
+            "spec.levels[0].notifiers: duplicate value 'a'",
+        ),
+        ({"levels": [{"ackTimeout": "5m", "users": [""]}]}, "spec.levels[0].users[0]: '' must be at least 1"),
+        (
+            {"levels": [{"ackTimeout": "5m", "notifiers": ["a"]}], "severityRules": [{"severities": ["critical"]}]},
+            "spec.severityRules[0]: a severity rule must name at least one of notifiers, users or schedules",
+        ),
+        (
+            {"levels": [{"ackTimeout": "5m", "notifiers": ["a"]}], "acknowledgementTimeout": "0s"},
+            "spec.acknowledgementTimeout ('0s'): '0s' must be longer than 0s",
+        ),
+        (
+            {"levels": [{"ackTimeout": "5m", "notifiers": ["a"]}], "automation_grace": "1m"},
+            "automation_grace: unknown field (the CRD calls it automationGrace)",
+        ),
     ],
 )
 def test_a_bad_policy_is_refused_naming_the_field_and_value(spec: dict[str, Any], message: str) -> None:
@@ -212,3 +229,13 @@ def test_facts_read_acknowledgements_from_the_incident() -> None:
     assert f.gave_up == "StepFailed" and f.opened_at == T0
     incident["metadata"]["annotations"][escalation.ACKNOWLEDGE] = "false"
     assert escalation.facts_from_incident(incident).acknowledged is None
+
+
+def test_the_record_of_notices_stays_bounded_without_forgetting_what_could_recur() -> None:
+    steady = ["opened", "page/0/0", "page/1/0", "action/u1.fix/Succeeded"]
+    churn = [f"ack/2026-11-30T03:{i // 60:02d}:{i % 60:02d}Z" for i in range(700)]
+    churn += [f"page/0/0/{i}" for i in range(10)] + ["ack-expired/abc", "ack-expired/def"]
+    kept = escalation.bounded(steady + churn)
+    assert len(kept) == escalation.NOTIFIED_LIMIT
+    assert set(steady) <= set(kept) and "ack-expired/def" in kept  # the current expired ack is remembered
+    assert churn[0] not in kept and churn[699] in kept  # the oldest one-off keys went first

@@ -167,8 +167,29 @@ def settings_read(module: object) -> set[str]:
         ({"type": "slack", "secretRef": {}}, ("spec.secretRef.name", "required")),
         ({"type": "slack", "secretRef": {"name": SECRET_NAME}, "colour": "red"}, ("spec.colour", "'red'")),
         ({"type": "slack", "secretRef": {"name": SECRET_NAME}, "events": ["bogus"]}, ("spec.events[0]", "'bogus'")),
+        ({"type": "jira", "secretRef": {"name": SECRET_NAME}}, ("spec.jira", "required for type jira")),
+        (spec("jira", {**SETTINGS["jira"], "projectKey": "ops"}), ("spec.jira.projectKey", "'ops'")),
+        (
+            spec("jira", {**SETTINGS["jira"], "resolveTransitionId": None}),
+            ("spec.jira.resolveTransitionId", "required"),
+        ),
+        (spec("linear", {**SETTINGS["linear"], "priority": {"urgent": 1}}), ("spec.linear.priority.urgent", "1")),
+        (spec("cachet", {**SETTINGS["cachet"], "componentId": "7"}), ("spec.cachet.componentId", "'7'", "integer")),
+        (spec("slack", {"api_url": "https://slack.com/api"}), ("slack.api_url", "the CRD calls it apiURL")),
     ],
-    ids=["unknown-type", "no-secretRef", "secretRef-without-name", "unknown-field", "unknown-event"],
+    ids=[
+        "unknown-type",
+        "no-secretRef",
+        "secretRef-without-name",
+        "unknown-field",
+        "unknown-event",
+        "type-without-its-settings",
+        "setting-outside-its-pattern",
+        "setting-required",
+        "severity-map-with-no-severity",
+        "setting-of-the-wrong-type",
+        "setting-by-its-python-name",
+    ],
 )
 def test_parse_notifier_names_the_field_and_value(value: dict[str, Any], named: tuple[str, ...]) -> None:
     with pytest.raises(InvalidNotifier) as raised:

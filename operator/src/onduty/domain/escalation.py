@@ -25,9 +25,9 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from onduty.domain.annotations import (
     ACKNOWLEDGE_ANNOTATION,
@@ -37,7 +37,15 @@ from onduty.domain.annotations import (
 )
 from onduty.domain.durations import format_duration, parse_duration
 from onduty.domain.notify.channel import Kind
-from onduty.domain.specs import SpecModel, go_duration
+from onduty.domain.specs import (
+    DNS_SUBDOMAIN,
+    MAX_DURATION,
+    SpecModel,
+    distinct,
+    go_duration,
+    python_name_in,
+    string_set,
+)
 from onduty.domain.timeline import Entry
 from onduty.domain.times import parse_time, rfc3339
 
@@ -67,32 +75,51 @@ class _Model(SpecModel):
     pass
 
 
-def _name_list(values: tuple[str, ...]) -> tuple[str, ...]:
-    from onduty.domain import trust
+# What the CRD says of the names a policy gives (x-kubernetes-list-type: set): Notifiers and
+# OnCallSchedules are object names; users are whatever a channel pages people by.
+_NAMES: dict[str, Any] = {"max_items": MAX_TARGETS, "max_length": 253, "pattern": DNS_SUBDOMAIN}
+_USERS: dict[str, Any] = {"max_items": MAX_TARGETS, "max_length": 253, "min_length": 1}
+Severity = Literal["critical", "error", "warning", "info"]
 
-    for value in values:
-        trust.name(value, field="name")
-    return values
+
+def _targets(value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+    return string_set(value, **(_USERS if info.field_name == "users" else _NAMES))
 
 
-class Level(_Model):
-    name: str = Field(default="", max_length=63)
-    ack_timeout: str = Field(alias="ackTimeout")
-    notifiers: tuple[str, ...] = Field(default=(), max_length=MAX_TARGETS)
-    users: tuple[str, ...] = Field(default=(), max_length=MAX_TARGETS)
-    schedules: tuple[str, ...] = Field(default=(), max_length=MAX_TARGETS)
+def _longer_than_zero(value: str | None) -> str | None:
+    # The CRD's CEL rule: a timeout of 0s would page the next level (or withdraw an acknowledgement) at once.
+    if value is not None and parse_duration(value) <= timedelta(0):
+        raise ValueError(f"{value!r} must be longer than 0s and at most {MAX_DURATION}")
+    return value
+
+
+class _Targets(_Model):
+    """Whom a level or a severity rule tells: Notifiers, people, and who is on call in schedules."""
+
+    notifiers: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    schedules: tuple[str, ...] = ()
     # False: "notify, don't page" — chat channels hear about it, pagers do not.
     page: bool = True
 
+    _names = field_validator("notifiers", "users", "schedules")(_targets)
+
+    @property
+    def someone(self) -> bool:
+        return bool(self.notifiers or self.users or self.schedules)
+
+
+class Level(_Targets):
+    name: str = Field(default="", max_length=63)
+    ack_timeout: str = Field(alias="ackTimeout", max_length=20)
+
     _duration = field_validator("ack_timeout")(go_duration)
-    _names = field_validator("notifiers", "schedules")(_name_list)
+    _positive = field_validator("ack_timeout")(_longer_than_zero)
 
     @model_validator(mode="after")
     def _someone(self) -> Level:
-        if not (self.notifiers or self.users or self.schedules):
+        if not self.someone:
             raise ValueError("a level must name at least one of notifiers, users or schedules")
-        if parse_duration(self.ack_timeout) <= timedelta(0):
-            raise ValueError(f"ackTimeout {self.ack_timeout!r} must be longer than 0s")
         return self
 
     @property
@@ -100,16 +127,16 @@ class Level(_Model):
         return parse_duration(self.ack_timeout)
 
 
-class SeverityRule(_Model):
+class SeverityRule(_Targets):
     """``critical`` also pages the engineering manager, at once."""
 
-    severities: tuple[Literal["critical", "error", "warning", "info"], ...] = Field(min_length=1)
-    notifiers: tuple[str, ...] = Field(default=(), max_length=MAX_TARGETS)
-    users: tuple[str, ...] = Field(default=(), max_length=MAX_TARGETS)
-    schedules: tuple[str, ...] = Field(default=(), max_length=MAX_TARGETS)
-    page: bool = True
+    severities: Annotated[tuple[Severity, ...], AfterValidator(distinct)] = Field(min_length=1)
 
-    _names = field_validator("notifiers", "schedules")(_name_list)
+    @model_validator(mode="after")
+    def _someone(self) -> SeverityRule:
+        if not self.someone:
+            raise ValueError("a severity rule must name at least one of notifiers, users or schedules")
+        return self
 
 
 class EscalationPolicySpec(_Model):
@@ -118,24 +145,33 @@ class EscalationPolicySpec(_Model):
     levels: tuple[Level, ...] = Field(min_length=1, max_length=MAX_LEVELS)
     # How many times the whole chain runs before escalation gives up (PagerDuty's num_loops + 1).
     repeat: int = Field(default=1, ge=1, le=MAX_REPEAT)
-    automation_grace: str = Field(default="5m", alias="automationGrace")
+    automation_grace: str = Field(default="5m", alias="automationGrace", max_length=20)
     # Severities paged as soon as the incident opens, whatever automation is doing.
-    page_immediately_for: tuple[Literal["critical", "error", "warning", "info"], ...] = Field(
+    page_immediately_for: Annotated[tuple[Severity, ...], AfterValidator(distinct)] = Field(
         default=(), alias="pageImmediatelyFor"
     )
     severity_rules: tuple[SeverityRule, ...] = Field(default=(), alias="severityRules", max_length=MAX_LEVELS)
     # Channels told about everything (opened, actions, approvals, acks, resolution).
-    inform: tuple[str, ...] = Field(default=(), max_length=MAX_TARGETS)
+    inform: tuple[str, ...] = ()
     # Severities shown on public status pages; other incidents never reach one.
-    public_severities: tuple[Literal["critical", "error", "warning", "info"], ...] = Field(
+    public_severities: Annotated[tuple[Severity, ...], AfterValidator(distinct)] = Field(
         default=(), alias="publicSeverities"
     )
     # An acknowledgement older than this (incident still open) is withdrawn and the
     # current level paged again, as PagerDuty's acknowledgement timeout does. Unset: never.
-    acknowledgement_timeout: str | None = Field(default=None, alias="acknowledgementTimeout")
+    acknowledgement_timeout: str | None = Field(default=None, alias="acknowledgementTimeout", max_length=20)
 
     _durations = field_validator("automation_grace", "acknowledgement_timeout")(go_duration)
-    _names = field_validator("inform")(_name_list)
+    _positive = field_validator("acknowledgement_timeout")(_longer_than_zero)
+    _names = field_validator("inform")(_targets)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spelt_as_the_crd(cls, data: Any) -> Any:
+        problem = python_name_in(cls, data)
+        if problem:
+            raise ValueError(problem)
+        return data
 
     @property
     def grace(self) -> timedelta:
@@ -164,9 +200,9 @@ def parse_policy(spec: Mapping[str, Any]) -> EscalationPolicySpec:
         where = "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
         value = error.get("input")
         shown = f" ({value!r})" if isinstance(value, str | int | float) else ""
-        raise InvalidEscalationPolicy(f"{where}{shown}: {error['msg'].removeprefix('Value error, ')}") from e
-    except ValueError as e:  # trust.Untrusted from a name check
-        raise InvalidEscalationPolicy(f"spec: {e}") from e
+        message = error["msg"].removeprefix("Value error, ")
+        # A set's item names its index and value itself: spec.inform[1]: 'Bad_Name' does not match ...
+        raise InvalidEscalationPolicy(f"{where}{shown}{'' if message.startswith('[') else ': '}{message}") from e
 
 
 # --- what the planner sees ---------------------------------------------------------
@@ -558,9 +594,39 @@ class _Planner:
             )
 
     def result(self) -> Plan:
-        state = dataclasses.replace(self.state, notified=tuple(self.notified))
+        state = dataclasses.replace(self.state, notified=bounded(self.notified))
         wake = min(self.wake) if self.wake and state.state not in ("Resolved",) else None
         return Plan(state=state, sends=tuple(self.sends), entries=tuple(self.entries), wake_at=wake)
+
+
+# status.escalation.notified keeps at most this many keys (the CRD allows 1000). Keys
+# of one-off moments (an acknowledgement, a withdrawal, a re-page after one) never
+# recur, so the oldest of them may go; the rest (opened, each level's page, each
+# action's states) are bounded by the policy's and the incident's own limits.
+NOTIFIED_LIMIT = 500
+
+
+def bounded(keys: Sequence[str]) -> tuple[str, ...]:
+    """``keys`` without the oldest one-off keys past :data:`NOTIFIED_LIMIT` (the newest expired ack stays)."""
+    keys = list(keys)
+    overflow = len(keys) - NOTIFIED_LIMIT
+    if overflow <= 0:
+        return tuple(keys)
+    expired = [k for k in keys if k.startswith("ack-expired/")]
+    keep_expired = expired[-1] if expired else None
+
+    def one_off(key: str) -> bool:
+        if key == keep_expired:
+            return False
+        return key.startswith(("ack/", "unack/", "ack-expired/")) or (key.startswith("page/") and key.count("/") == 3)
+
+    drop: set[int] = set()
+    for index, key in enumerate(keys):
+        if len(drop) >= overflow:
+            break
+        if one_off(key):
+            drop.add(index)
+    return tuple(k for i, k in enumerate(keys) if i not in drop)
 
 
 def late_by(deadline: datetime | None, now: datetime) -> timedelta | None:

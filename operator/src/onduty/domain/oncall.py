@@ -57,14 +57,20 @@ from onduty.domain.specs import DNS_LABEL, DNS_SUBDOMAIN, TIMESTAMP_PATTERN, Spe
 # an hour: PagerDuty's shortest turn, and a responder's shift shorter than that is no shift); four digits
 # a part keep the arithmetic far inside what a datetime can hold.
 ROTATION_PATTERN = r"^([1-9][0-9]{0,3}w)?([1-9][0-9]{0,3}d)?([1-9][0-9]{0,3}h)?$"
-# A layer's start: a local date and time, no offset (spec.timeZone says where), years 1970-2999 as timestamps.
-LOCAL_TIME_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
+# A layer's start: a local date and time, no offset (spec.timeZone says where), years 1970-2999 as timestamps,
+# each field within its range (the API server has no format for a time without an offset to check it by).
+LOCAL_TIME_PATTERN = (
+    r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+)
 # A restriction's start and end: a local time of day; an end may also be 24:00, the end of the day.
 CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 CLOCK_END_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 # A responder as escalation and notifiers name them: a user name or an e-mail address.
 MEMBER_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9._@+]*[A-Za-z0-9])?$"
 MEMBER_MAX_LENGTH = 253
+# An override's start and end: the CRD's bound (a timestamp with a nanosecond fraction has 35 characters).
+TIMESTAMP_CHARS = 64
 # A ConfigMap data key, as the API server validates it.
 CONFIGMAP_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 # How far ahead on_call and next_handoff look for the next change before answering "none": more than a
@@ -245,8 +251,8 @@ class Override(_Model):
     """``member`` is on call from ``start`` to ``end`` (RFC 3339 instants), above every layer."""
 
     member: Member
-    start: Annotated[str, AfterValidator(_timestamp)]
-    end: Annotated[str, AfterValidator(_timestamp)]
+    start: Annotated[str, AfterValidator(_timestamp)] = Field(max_length=TIMESTAMP_CHARS)
+    end: Annotated[str, AfterValidator(_timestamp)] = Field(max_length=TIMESTAMP_CHARS)
 
     @model_validator(mode="after")
     def _end_after_start(self) -> Override:

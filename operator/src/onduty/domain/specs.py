@@ -166,13 +166,14 @@ def string_set(
     max_length: int,
     pattern: str | None = None,
     min_items: int = 0,
+    min_length: int = 0,
     unique: bool = True,
 ) -> _T:
     """``values`` if it is a set (``x-kubernetes-list-type: set``; a plain list if not ``unique``) of bounded strings.
 
-    The CRD's ``minItems``/``maxItems`` and its items' ``maxLength`` and
-    ``pattern``, for a validator; the runbook models say the same with
-    ``Field`` in their declarations.
+    The CRD's ``minItems``/``maxItems`` and its items' ``minLength``,
+    ``maxLength`` and ``pattern``, for a validator; the runbook models say the
+    same with ``Field`` in their declarations.
     """
     if not isinstance(values, (list, tuple)):
         return values  # the type check says what is wrong
@@ -185,6 +186,8 @@ def string_set(
             continue
         if len(value) > max_length:
             raise ValueError(f"[{index}]: must be at most {max_length} characters, not {len(value)}")
+        if len(value) < min_length:
+            raise ValueError(f"[{index}]: {value!r} must be at least {min_length} character(s) long")
         if pattern is not None and not re.fullmatch(pattern, value):
             raise ValueError(f"[{index}]: {value!r} does not match {pattern}")
     if unique:

@@ -1,8 +1,10 @@
 """A Notifier object: which vendor, its settings, and the Secret that holds its credentials.
 
 ``spec.type`` names the channel; the settings live under a key of the same
-name (``spec.slack``, ``spec.jira`` …) and each channel checks its own;
-credentials come only from the Secret ``spec.secretRef.name`` in the
+name (``spec.slack``, ``spec.jira`` …). :func:`parse_notifier` reads every
+block as the CRD types it, so ``onduty lint`` refuses what ``kubectl apply``
+would; the channel then checks what the values mean when it is built.
+Credentials come only from the Secret ``spec.secretRef.name`` in the
 Notifier's namespace (which keys, per type, is in :data:`SECRET_KEYS`). The
 Secret's values never leave the delivery: not in status, Events, logs or
 errors.
@@ -11,14 +13,15 @@ errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from onduty.domain.notify.cachet import CachetChannel
 from onduty.domain.notify.channel import Channel, Credentials, InvalidConfig, Kind, MissingCredential
 from onduty.domain.notify.discord import DiscordChannel
 from onduty.domain.notify.github import GitHubChannel
+from onduty.domain.notify.http import shown
 from onduty.domain.notify.jira import JiraChannel
 from onduty.domain.notify.linear import LinearChannel
 from onduty.domain.notify.opsgenie import OpsgenieChannel
@@ -27,7 +30,7 @@ from onduty.domain.notify.slack import SlackChannel
 from onduty.domain.notify.statuspage import StatuspageChannel
 from onduty.domain.notify.teams import TeamsChannel
 from onduty.domain.notify.webhook import WebhookChannel
-from onduty.domain.specs import SpecModel
+from onduty.domain.specs import DNS_SUBDOMAIN, SpecModel, distinct, python_name_in
 
 Type = Literal[
     "slack", "teams", "discord", "webhook", "pagerduty", "opsgenie", "statuspage", "cachet", "jira", "github", "linear"
@@ -66,30 +69,177 @@ class InvalidNotifier(ValueError):
     """The Notifier cannot deliver; the message names the field (or Secret key) and never a credential."""
 
 
+# --- the settings, as the CRD types them ------------------------------------------------------
+#
+# Each type's block is checked here as the API server checks it (types, enums, patterns,
+# lengths), so ``onduty lint`` refuses what ``kubectl apply`` would. What a value means is
+# its channel's to check when the Notifier is used: whether a URL may be connected to
+# (onduty.domain.notify.destinations), or what the Secret's keys say (slack's mode).
+
+URL_CHARS = 2048
+# Ids that become a path segment of a vendor's API (Statuspage's, Linear's): no '/', no '..'.
+STATUSPAGE_ID = r"^[A-Za-z0-9_-]+$"
+LINEAR_ID = r"^[A-Za-z0-9-]+$"
+JIRA_PROJECT_KEY = r"^[A-Z][A-Z0-9_]+$"
+JIRA_TRANSITION_ID = r"^[0-9]+$"
+JIRA_LABEL = r"^[^ \t\n\f\r\v]+$"  # Jira refuses a label with a space
+# GitHub's own rules for account and repository names ('.' and '..' are not repositories).
+GITHUB_OWNER = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+GITHUB_REPO = r"^(\.?[A-Za-z0-9_-]|\.\.[A-Za-z0-9._-])[A-Za-z0-9._-]*$"
+ComponentStatus = Literal["operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage"]
+
+
+class _Settings(SpecModel):
+    pass
+
+
+class SlackSettings(_Settings):
+    mode: Literal["webhook", "bot"] | None = None
+    channel: str | None = Field(default=None, max_length=80)
+    api_url: str | None = Field(default=None, alias="apiURL", max_length=URL_CHARS)
+
+
+class NoSettings(_Settings):
+    """Teams and generic webhooks: everything they need is in the Secret."""
+
+
+class DiscordSettings(_Settings):
+    username: str | None = Field(default=None, max_length=80)
+
+
+class EndpointSettings(_Settings):
+    """PagerDuty and Opsgenie: only where their API is."""
+
+    url: str | None = Field(default=None, max_length=URL_CHARS)
+
+
+class StatuspageStatuses(_Settings):
+    critical: ComponentStatus | None = None
+    error: ComponentStatus | None = None
+    warning: ComponentStatus | None = None
+    info: ComponentStatus | None = None
+
+
+class StatuspageSettings(_Settings):
+    page_id: str = Field(alias="pageId", max_length=64, pattern=STATUSPAGE_ID)
+    component_ids: tuple[Annotated[str, Field(max_length=64, pattern=STATUSPAGE_ID)], ...] = Field(
+        default=(), alias="componentIds", max_length=20
+    )
+    component_status_by_severity: StatuspageStatuses | None = Field(default=None, alias="componentStatusBySeverity")
+    deliver_notifications: bool | None = Field(default=None, alias="deliverNotifications")
+    incident_name: str | None = Field(default=None, alias="incidentName", max_length=255)
+    url: str | None = Field(default=None, max_length=URL_CHARS)
+
+
+CachetStatus = Annotated[int, Field(ge=1, le=4)]
+
+
+class CachetStatuses(_Settings):
+    critical: CachetStatus | None = None
+    error: CachetStatus | None = None
+    warning: CachetStatus | None = None
+    info: CachetStatus | None = None
+
+
+class CachetSettings(_Settings):
+    url: str = Field(max_length=URL_CHARS)
+    component_id: int | None = Field(default=None, alias="componentId", ge=1)
+    component_status_by_severity: CachetStatuses | None = Field(default=None, alias="componentStatusBySeverity")
+    notify: bool | None = None
+    visible: bool | None = None
+    incident_name: str | None = Field(default=None, alias="incidentName", max_length=255)
+
+
+class JiraSettings(_Settings):
+    url: str = Field(max_length=URL_CHARS)
+    project_key: str = Field(alias="projectKey", max_length=32, pattern=JIRA_PROJECT_KEY)
+    issue_type: str | None = Field(default=None, alias="issueType", max_length=64)
+    labels: tuple[Annotated[str, Field(min_length=1, max_length=255, pattern=JIRA_LABEL)], ...] = Field(
+        default=(), max_length=20
+    )
+    # Transition ids differ per workflow, so they are given, never guessed; resolving is what a ticket is for.
+    resolve_transition_id: str = Field(alias="resolveTransitionId", max_length=10, pattern=JIRA_TRANSITION_ID)
+    acknowledge_transition_id: str | None = Field(
+        default=None, alias="acknowledgeTransitionId", max_length=10, pattern=JIRA_TRANSITION_ID
+    )
+
+
+class GitHubSettings(_Settings):
+    owner: str = Field(max_length=39, pattern=GITHUB_OWNER)
+    repo: str = Field(max_length=100, pattern=GITHUB_REPO)
+    labels: tuple[Annotated[str, Field(min_length=1, max_length=50)], ...] = Field(default=(), max_length=20)
+    url: str | None = Field(default=None, max_length=URL_CHARS)
+
+
+LinearPriority = Annotated[int, Field(ge=0, le=4)]
+
+
+class LinearPriorities(_Settings):
+    critical: LinearPriority | None = None
+    error: LinearPriority | None = None
+    warning: LinearPriority | None = None
+    info: LinearPriority | None = None
+
+
+class LinearSettings(_Settings):
+    team_id: str = Field(alias="teamId", max_length=64, pattern=LINEAR_ID)
+    # The workflow state a resolved incident's issue moves to; states differ per team, so it is given.
+    resolved_state_id: str = Field(alias="resolvedStateId", max_length=64, pattern=LINEAR_ID)
+    priority: LinearPriorities | None = None
+    url: str | None = Field(default=None, max_length=URL_CHARS)
+
+
+# The types whose block is required: what they need (a page, a project) has no default.
+REQUIRED_SETTINGS: dict[str, str] = {
+    "statuspage": "spec.statuspage (pageId) is required for type statuspage",
+    "cachet": "spec.cachet (url) is required for type cachet",
+    "jira": "spec.jira (url, projectKey, resolveTransitionId) is required for type jira",
+    "github": "spec.github (owner, repo) is required for type github",
+    "linear": "spec.linear (teamId, resolvedStateId) is required for type linear",
+}
+
+
 class SecretRef(SpecModel):
-    name: str = Field(min_length=1, max_length=253)
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN)
 
 
 class NotifierSpec(SpecModel):
     type: Type
     secret_ref: SecretRef = Field(alias="secretRef")
     # Only these kinds of notice reach the channel; empty: every kind.
-    events: tuple[Kind, ...] = ()
-    slack: dict[str, Any] | None = None
-    teams: dict[str, Any] | None = None
-    discord: dict[str, Any] | None = None
-    webhook: dict[str, Any] | None = None
-    pagerduty: dict[str, Any] | None = None
-    opsgenie: dict[str, Any] | None = None
-    statuspage: dict[str, Any] | None = None
-    cachet: dict[str, Any] | None = None
-    jira: dict[str, Any] | None = None
-    github: dict[str, Any] | None = None
-    linear: dict[str, Any] | None = None
+    events: Annotated[tuple[Kind, ...], AfterValidator(distinct)] = Field(default=(), max_length=len(Kind))
+    slack: SlackSettings | None = None
+    teams: NoSettings | None = None
+    discord: DiscordSettings | None = None
+    webhook: NoSettings | None = None
+    pagerduty: EndpointSettings | None = None
+    opsgenie: EndpointSettings | None = None
+    statuspage: StatuspageSettings | None = None
+    cachet: CachetSettings | None = None
+    jira: JiraSettings | None = None
+    github: GitHubSettings | None = None
+    linear: LinearSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spelt_as_the_crd(cls, data: Any) -> Any:
+        problem = python_name_in(cls, data)
+        if problem:
+            raise ValueError(problem)
+        return data
+
+    @model_validator(mode="after")
+    def _settings_of_its_type(self) -> NotifierSpec:
+        # The CRD's CEL rules, with their messages.
+        if self.type in REQUIRED_SETTINGS and getattr(self, self.type) is None:
+            raise ValueError(REQUIRED_SETTINGS[self.type])
+        return self
 
     @property
     def settings(self) -> Mapping[str, Any]:
-        return getattr(self, self.type) or {}
+        """The block of this Notifier's type, as written (the CRD's names), for its channel."""
+        block: _Settings | None = getattr(self, self.type)
+        return block.model_dump(mode="json", by_alias=True, exclude_unset=True) if block is not None else {}
 
     def wants(self, kind: Kind) -> bool:
         return not self.events or kind in self.events
@@ -102,8 +252,8 @@ def parse_notifier(spec: Mapping[str, Any]) -> NotifierSpec:
         error = e.errors()[0]
         where = "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
         value = error.get("input")
-        shown = f" ({value!r})" if isinstance(value, str | int | float) else ""
-        raise InvalidNotifier(f"{where}{shown}: {error['msg'].removeprefix('Value error, ')}") from e
+        named = f" ({shown(value)})" if isinstance(value, str | int | float) else ""
+        raise InvalidNotifier(f"{where}{named}: {error['msg'].removeprefix('Value error, ')}") from e
 
 
 def channel_for(spec: NotifierSpec, credentials: Credentials) -> Channel:
