@@ -1,18 +1,35 @@
-"""Startup options: a bad one is a one-line error and exit status 2 before any connection, never a secret."""
+"""The command line: a bad option is one line on stderr and exit status 2 before any connection, a failure at run
+time one line and exit status 1; never a traceback, never a secret. Every ``run`` flag has its ``ONDUTY_*`` variable."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
 import inspect
 import logging
+import re
+import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import kopf
 import pytest
 
+from kit import REPO, onduty_cli
 from onduty.app import watch_scope
-from onduty.cli import StartupError, bridge_token, build_parser, main, watch_namespaces
+from onduty.cli import (
+    StartupError,
+    bridge_token,
+    build_parser,
+    environment_variable,
+    main,
+    undecidable,
+    watch_namespaces,
+)
+from onduty.cli import _context_namespace as context_namespace
 from onduty.handlers.runtime import OperatorConfig
 
 SECRET = "s3cr3t-pa55"
@@ -172,3 +189,344 @@ def test_the_command_exits_with_status_2_and_one_line_for_an_empty_token_file(tm
     assert result.stderr.strip().splitlines() == [
         f"onduty: error: --bridge-token-file {token} is empty: give the bearer token Alertmanager sends"
     ]
+
+
+# --- every flag of `onduty run` has its ONDUTY_* variable --------------------------------------------------------
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    [choices] = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(choices)
+
+
+def run_flags() -> list[argparse.Action]:
+    run = subcommands(build_parser())["run"]
+    return [a for a in run._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+
+
+# A value each kind of option takes from its variable, and what the option then holds.
+SAMPLES: dict[str, tuple[str, Any]] = {
+    "--log-level": ("warning", "WARNING"),
+    "--bridge-port": ("19095", 19095),
+    "--max-body-bytes": ("2048", 2048),
+    "--max-alerts": ("25", 25),
+    "--poll-seconds": ("2.5", 2.5),
+    "--no-bridge": ("true", True),
+    "--peering": ("TRUE", True),
+}
+
+
+@pytest.mark.parametrize("action", run_flags(), ids=lambda a: a.option_strings[-1])
+def test_every_run_flag_is_set_by_its_onduty_variable(action: argparse.Action, monkeypatch: pytest.MonkeyPatch) -> None:
+    flag = action.option_strings[-1]
+    given, expected = SAMPLES.get(flag, ("from-the-environment", "from-the-environment"))
+    variable = environment_variable(flag)
+    monkeypatch.delenv(variable, raising=False)
+    unset = getattr(build_parser().parse_args(["run"]), action.dest)
+
+    monkeypatch.setenv(variable, given)
+    args = build_parser().parse_args(["run"])
+
+    assert variable == "ONDUTY_" + flag.removeprefix("--").upper().replace("-", "_")
+    assert getattr(args, action.dest) == expected != unset
+
+
+def test_a_flag_wins_over_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONDUTY_BRIDGE_PORT", "abc")  # never converted: the flag replaces it
+    monkeypatch.setenv("ONDUTY_MAX_ALERTS", "25")
+
+    args = build_parser().parse_args(["run", "--bridge-port", "9096", "--max-alerts", "30"])
+
+    assert (args.bridge_port, args.max_alerts) == (9096, 30)
+
+
+def test_the_readme_configure_table_lists_every_run_flag() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Configure\n", 1)[1].split("\n## ", 1)[0]
+    listed = {
+        flag
+        for row in section.splitlines()
+        if row.startswith("| `--")
+        for flag in re.findall(r"`(--[a-z-]+)`", row.split("|")[1])
+    }
+
+    assert {a.option_strings[-1] for a in run_flags()} <= listed
+
+
+@pytest.mark.parametrize("value", ["debug", "Info", "WARNING", " error "])
+def test_a_log_level_is_taken_in_any_case(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONDUTY_LOG_LEVEL", value)
+
+    assert build_parser().parse_args(["bridge"]).log_level == value.strip().upper()
+    assert build_parser().parse_args(["bridge", "--log-level", value]).log_level == value.strip().upper()
+
+
+# --- help and version ----------------------------------------------------------------------------------------------
+
+
+def test_every_help_text_is_plain_text() -> None:
+    parser = build_parser()
+    texts = [parser.format_help(), *(sub.format_help() for sub in subcommands(parser).values())]
+
+    for text in texts:
+        assert not re.search(r"``|:(mod|class|func):`", text), text
+    assert set(subcommands(parser)) == {"run", "bridge", "approve", "reject", "ack", "unack", "oncall", "lint"}
+    for name, sub in subcommands(parser).items():
+        assert sub.description, f"onduty {name} has no description"
+        for action in sub._actions:
+            assert action.help, f"onduty {name} {action.option_strings or action.dest} has no help"
+
+
+# Values that are wrong for every option that converts them: help must not read them.
+GARBAGE = {
+    environment_variable(flag): "not-a-value!"
+    for flag in (
+        "--bridge-port",
+        "--max-alerts",
+        "--max-body-bytes",
+        "--poll-seconds",
+        "--log-level",
+        "--peering",
+        "--no-bridge",
+    )
+}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["bridge", "--help"], ["approve", "--help"]])
+def test_help_works_whatever_the_environment_holds(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable, value in GARBAGE.items():
+        monkeypatch.setenv(variable, value)
+
+    result = onduty_cli(*argv)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "usage: onduty" in result.stdout
+
+
+def test_onduty_version_is_the_installed_package_version() -> None:
+    result = onduty_cli("--version")
+
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"onduty {importlib.metadata.version('onduty')}"
+
+
+# --- user errors: one line, the option or variable and the value, exit 2 (usage) or 1 (failure) -------------------
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ONDUTY_BRIDGE_PORT", "abc"),
+        ("ONDUTY_BRIDGE_PORT", "70000"),
+        ("ONDUTY_MAX_ALERTS", "many"),
+        ("ONDUTY_POLL_SECONDS", "-1"),
+        ("ONDUTY_LOG_LEVEL", "verbose"),
+        ("ONDUTY_PEERING", "maybe"),
+    ],
+)
+def test_a_bad_onduty_variable_is_one_line_naming_it_and_its_value(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    result = onduty_cli("run", *NO_CLUSTER)
+
+    assert result.returncode == 2
+    assert one_line(result).startswith(f"onduty: error: {variable}={value!r}: expected ")
+
+
+def test_a_missing_kubeconfig_is_one_line_naming_it(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("token\n")
+
+    for argv in (["bridge", "--bridge-port", "19097", "--bridge-token-file", str(token)], ["ack", "x"], ["oncall"]):
+        result = onduty_cli(*argv, *NO_CLUSTER)
+
+        assert result.returncode == 2, argv
+        assert one_line(result) == "onduty: error: --kubeconfig /nonexistent/kubeconfig: no such file"
+
+
+@pytest.fixture
+def unreachable_kubeconfig(tmp_path: Path) -> Path:
+    """A kubeconfig whose API server is a port nothing listens on; its token must never be shown."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:1"}}}}]
+users: [{{name: u, user: {{token: {SECRET}}}}}]
+contexts: [{{name: c, context: {{cluster: c, user: u, namespace: shop}}}}]
+current-context: c
+"""
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--bridge-port", "19098"],
+        ["bridge", "--bridge-port", "19098"],
+        ["approve", "some-incident"],
+        ["reject", "some-incident"],
+        ["ack", "some-incident"],
+        ["unack", "some-incident"],
+        ["oncall"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_an_unreachable_api_server_is_one_line_and_exit_status_1(
+    argv: list[str], unreachable_kubeconfig: Path, tmp_path: Path
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("token\n")
+    extra = ["--bridge-token-file", str(token)] if argv[0] in ("run", "bridge") else []
+
+    result = onduty_cli(*argv, *extra, "--kubeconfig", str(unreachable_kubeconfig))
+
+    assert result.returncode == 1
+    line = one_line(result)
+    assert line.startswith("onduty: error: cannot reach the API server at https://127.0.0.1:1")
+    assert str(unreachable_kubeconfig) in line
+    assert SECRET not in result.stderr
+
+
+def test_a_bridge_port_in_use_is_one_line_naming_it(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("token\n")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+
+        result = onduty_cli("bridge", "--bridge-port", str(port), "--bridge-token-file", str(token), *NO_CLUSTER)
+
+    assert result.returncode == 1
+    assert one_line(result) == (
+        f"onduty: error: --bridge-port {port}: cannot listen on 127.0.0.1:{port}: Address already in use"
+        " (another process listens there)"
+    )
+
+
+def test_a_missing_token_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-token"
+
+    result = onduty_cli("run", "--bridge-token-file", str(missing), *NO_CLUSTER)
+
+    assert result.returncode == 2
+    assert (
+        one_line(result)
+        == f"onduty: error: --bridge-token-file {missing}: cannot read the token: No such file or directory"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param("kind: Runbook\nspec: [\n", "{path}:3:1: not valid YAML: ", id="unclosed-flow"),
+        pytest.param("kind: Runbook\n  bad: indent\n", "{path}:2:6: not valid YAML: ", id="bad-indent"),
+        pytest.param(
+            "kind: Runbook\nmetadata: [x]\n", "{path}: Runbook None: metadata: expected a mapping", id="list-metadata"
+        ),
+        pytest.param(
+            "kind: Runbook\nmetadata: {name: r}\nspec: [1]\n",
+            "{path}: Runbook r: spec: expected a mapping, not list",
+            id="list-spec",
+        ),
+        pytest.param(b"kind: \xff\n", "{path}: not UTF-8 text", id="not-utf8"),
+    ],
+)
+def test_lint_reports_a_bad_file_in_one_line(content: str | bytes, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "manifest.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+
+    result = onduty_cli("lint", str(path))
+
+    assert result.returncode == 1
+    assert one_line(result).startswith(message.format(path=path))
+
+
+# --- approve and reject: only an action waiting now ------------------------------------------------------------
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def action(step: str, state: str, **fields: Any) -> dict[str, Any]:
+    return {"step": step, "state": state, **fields}
+
+
+WAITING = action("fix", "AwaitingApproval", approval={"expiresAt": "2026-03-01T12:10:00Z"})
+
+
+@pytest.mark.parametrize(
+    ("actions", "step", "decided", "why_not"),
+    [
+        pytest.param([WAITING], None, "fix", "", id="the-one-waiting"),
+        pytest.param([WAITING], "fix", "fix", "", id="named-and-waiting"),
+        pytest.param(
+            [action("fix", "AwaitingApproval", approval={"expiresAt": "2026-03-01T11:59:59Z"})],
+            None,
+            "fix",
+            "the approval request for step fix expired at 2026-03-01T11:59:59Z; nothing is waiting for approval",
+            id="expired",
+        ),
+        pytest.param(
+            [action("fix", "Succeeded", reason="Verified", finishedAt="2026-03-01T11:00:00Z")],
+            "fix",
+            "fix",
+            "step fix has finished: Succeeded (Verified); nothing is waiting for approval",
+            id="finished",
+        ),
+        pytest.param(
+            [action("fix", "Pending")],
+            "fix",
+            "fix",
+            "step fix is not waiting for approval: it is Pending",
+            id="not-waiting",
+        ),
+        pytest.param(
+            [WAITING],
+            "other",
+            "other",
+            "has 1 action(s) waiting (fix); step other is not one of them",
+            id="no-such-step",
+        ),
+        pytest.param([], None, None, "has 0 action(s) waiting (none); name one with --step", id="nothing-waiting"),
+        pytest.param(
+            [WAITING, action("undo", "AwaitingApproval")],
+            None,
+            None,
+            "has 2 action(s) waiting (fix, undo); name one with --step",
+            id="two-waiting",
+        ),
+    ],
+)
+def test_only_an_action_waiting_now_can_be_decided(
+    actions: list[dict[str, Any]], step: str | None, decided: str | None, why_not: str
+) -> None:
+    assert undecidable(actions, step, now=NOW) == (decided, why_not)
+
+
+@pytest.mark.parametrize(
+    ("context", "namespace"),
+    [
+        pytest.param(None, "shop", id="current-context"),
+        pytest.param("bare", "default", id="context-without-namespace"),
+        pytest.param("nosuch", "default", id="unknown-context"),
+    ],
+)
+def test_the_namespace_defaults_to_the_kube_contexts(
+    context: str | None, namespace: str, unreachable_kubeconfig: Path
+) -> None:
+    text = unreachable_kubeconfig.read_text().replace(
+        "contexts: [", "contexts: [{name: bare, context: {cluster: c, user: u}}, "
+    )
+    unreachable_kubeconfig.write_text(text)
+
+    assert context_namespace(str(unreachable_kubeconfig), context) == namespace
+    assert context_namespace("/nonexistent/kubeconfig", context) == "default"

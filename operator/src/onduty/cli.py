@@ -1,28 +1,39 @@
 """The ``onduty`` command: ``run`` (operator + bridge), ``bridge``, ``approve``/``reject``, ``ack``/``unack``,
 ``oncall``, ``lint``.
 
-Every option also reads an ``ONDUTY_*`` environment variable, so the Helm
+Every ``run`` and ``bridge`` option also reads an ``ONDUTY_*`` environment
+variable named after it (``--bridge-port``: ``ONDUTY_BRIDGE_PORT``), so the Helm
 chart and a developer's shell configure it the same way. Options are checked
-before anything starts: a bad one is a one-line error naming the option and
-exit status 2, never a traceback, and never a credential in the message.
+before anything starts. A user's mistake is one line on stderr naming the option
+(or variable) and the value, never a traceback and never a credential: exit
+status 2 for a usage error (:class:`StartupError`: a bad option, a missing file),
+1 for a failure at run time (:class:`CommandFailed`: an unreachable API server, a
+port in use, nothing to approve). ``--help`` works whatever the environment
+holds: values are converted after parsing, never while the parser is built.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import importlib.metadata
 import logging
+import math
 import os
 import re
+import socket
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
+from kubernetes import config as k8s_config
 
-from onduty.adapters.kube import Cluster, KubeError, NotFound, load_client
+from onduty.adapters.kube import ApiUnavailable, Cluster, KubeError, NotFound, load_client
 from onduty.adapters.notifiers import read_configmap
 from onduty.app import ServeOptions, serve
 from onduty.bridge.app import DEFAULT_MAX_ALERTS, DEFAULT_MAX_BODY, BridgeConfig
@@ -52,12 +63,121 @@ from onduty.handlers.runtime import DEFAULT_GLOBAL_NAMESPACE, DEFAULT_POLL_SECON
 log = logging.getLogger("onduty.cli")  # not __name__: that is "__main__" under ``python -m``
 
 
+T = TypeVar("T")
+
+DESCRIPTION = """\
+onduty automates the predictable part of incident response on Kubernetes.
+
+Every option of run and bridge can also be set by an ONDUTY_* environment
+variable named after it: --bridge-port is ONDUTY_BRIDGE_PORT, --no-bridge is
+ONDUTY_NO_BRIDGE=true. A flag on the command line wins over the variable.
+"""
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 class StartupError(Exception):
-    """An option that cannot work; the message names the option and the value (never a secret)."""
+    """A usage error (exit status 2): an option that cannot work; the message names it and the value, never a secret."""
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"ONDUTY_{name}", default)
+class CommandFailed(Exception):
+    """A failure at run time (exit status 1): the API server, the port, the incident said no; one line says why."""
+
+
+class FromEnvironment(str):
+    """An option's value as its ``ONDUTY_*`` variable gave it: a bad one is reported under the variable's name."""
+
+    variable: str
+
+
+def environment_variable(flag: str) -> str:
+    """The variable that sets ``flag``: ``--bridge-port`` is ``ONDUTY_BRIDGE_PORT``."""
+    return "ONDUTY_" + flag.lstrip("-").upper().replace("-", "_")
+
+
+def _env(flag: str, default: str | None = None) -> str | None:
+    """The default of ``flag``: its variable's value (unconverted, so ``--help`` never fails on it), else ``default``."""
+    variable = environment_variable(flag)
+    value = os.environ.get(variable)
+    if value is None:
+        return default
+    text = FromEnvironment(value)
+    text.variable = variable
+    return text
+
+
+def _source(flag: str, value: str | None) -> str:
+    """Who gave ``value``, for an error message: the variable when it came from the environment, else the flag."""
+    return value.variable if isinstance(value, FromEnvironment) else flag
+
+
+def _converter(convert: Callable[[str], T], expected: str) -> Callable[[str], T]:
+    """An argparse ``type`` whose error names the value and what was expected.
+
+    argparse converts a string default after parsing (so ``--help`` never meets
+    it); a bad value from a variable is a :class:`StartupError` naming the
+    variable, a bad flag argparse's usage error naming the flag.
+    """
+
+    def parse(text: str) -> T:
+        try:
+            return convert(text)
+        except ValueError:
+            if isinstance(text, FromEnvironment):
+                raise StartupError(f"{text.variable}={text!r}: expected {expected}") from None
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}") from None
+
+    return parse
+
+
+def _whole_number(text: str) -> int:
+    return int(text)
+
+
+def _port_number(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(text)
+    return value
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(text)
+    return level
+
+
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(text)
+
+
+_INTEGER = _converter(_whole_number, "a whole number")
+_PORT = _converter(_port_number, "a port number from 1 to 65535")
+_SECONDS = _converter(_seconds, "a number of seconds greater than 0")
+_LOG_LEVEL = _converter(_log_level, f"one of {', '.join(LOG_LEVELS)} (any case)")
+_BOOLEAN = _converter(_boolean, "true or false")
+
+
+class _Switch(argparse.Action):
+    """A flag without a value (``--peering``) whose default its variable may set (``ONDUTY_PEERING=true``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, type=_BOOLEAN, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, *_: Any) -> None:
+        setattr(namespace, self.dest, True)
 
 
 def bridge_token(path: str | None, *, port: int) -> str | None:
@@ -140,150 +260,209 @@ def _positive(value: int, option: str) -> int:
     return value
 
 
-def _connection_args(parser: argparse.ArgumentParser) -> None:
+def _kube_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kubeconfig",
-        default=_env("KUBECONFIG", os.environ.get("KUBECONFIG")),
-        help="kubeconfig file (default: in-cluster, then ~/.kube/config)",
+        default=_env("--kubeconfig", os.environ.get("KUBECONFIG")),
+        help="kubeconfig file (default: $KUBECONFIG; else in-cluster, then ~/.kube/config)",
     )
-    parser.add_argument("--context", default=_env("CONTEXT"), help="kubeconfig context")
+    parser.add_argument("--context", default=_env("--context"), help="kubeconfig context (default: its current one)")
+
+
+def _connection_args(parser: argparse.ArgumentParser) -> None:
+    _kube_args(parser)
     parser.add_argument(
         "--namespace",
-        default=_env("NAMESPACE", DEFAULT_GLOBAL_NAMESPACE),
+        default=_env("--namespace", DEFAULT_GLOBAL_NAMESPACE),
         help="onduty's own namespace: its runbooks apply everywhere, alerts without a namespace land here (default: %(default)s)",
     )
-    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"), choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level",
+        default=_env("--log-level", "INFO"),
+        type=_LOG_LEVEL,
+        metavar="LEVEL",
+        help=f"{', '.join(LOG_LEVELS)}, in any case (default: %(default)s)",
+    )
 
 
 def _bridge_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bridge-host",
-        default=_env("BRIDGE_HOST", "127.0.0.1"),
+        default=_env("--bridge-host", "127.0.0.1"),
         help="address to listen on (default: %(default)s; 0.0.0.0 in a Pod)",
     )
-    parser.add_argument("--bridge-port", type=int, default=int(_env("BRIDGE_PORT", "9095") or 9095))
+    parser.add_argument(
+        "--bridge-port",
+        default=_env("--bridge-port", "9095"),
+        type=_PORT,
+        help="port to listen on (default: %(default)s)",
+    )
     parser.add_argument(
         "--bridge-token-file",
-        default=_env("BRIDGE_TOKEN_FILE"),
+        default=_env("--bridge-token-file"),
         help="require 'Authorization: Bearer <contents of this file>'",
     )
     parser.add_argument(
         "--watch-namespaces",
-        default=_env("WATCH_NAMESPACES", ""),
+        default=_env("--watch-namespaces", ""),
         help="comma-separated namespaces onduty may use (onduty's own is always added): the operator watches only"
         " these, the bridge stores other namespaces' alerts in onduty's own; empty: cluster-wide (default)",
     )
     parser.add_argument(
-        "--max-body-bytes", type=int, default=int(_env("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY)) or DEFAULT_MAX_BODY)
+        "--max-body-bytes",
+        default=_env("--max-body-bytes", str(DEFAULT_MAX_BODY)),
+        type=_INTEGER,
+        help="refuse (413) a larger request body (default: %(default)s)",
     )
     parser.add_argument(
         "--max-alerts",
-        type=int,
-        default=int(_env("MAX_ALERTS", str(DEFAULT_MAX_ALERTS)) or DEFAULT_MAX_ALERTS),
+        default=_env("--max-alerts", str(DEFAULT_MAX_ALERTS)),
+        type=_INTEGER,
         help="refuse (413) a notification with more alerts than this; match Alertmanager's webhook max_alerts (default: %(default)s)",
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="onduty", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _version() -> str:
+    try:
+        return importlib.metadata.version("onduty")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
-    run = sub.add_parser("run", help="run the operator (and the Alertmanager bridge, unless --no-bridge)")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; building it reads the environment's ``ONDUTY_*`` values but converts none of them."""
+    parser = argparse.ArgumentParser(
+        prog="onduty", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run the operator (and the Alertmanager bridge, unless --no-bridge)",
+        description="Run the operator and, unless --no-bridge, the Alertmanager webhook bridge."
+        " Every option can also be set by its ONDUTY_* variable (--poll-seconds: ONDUTY_POLL_SECONDS).",
+    )
     _connection_args(run)
     _bridge_args(run)
-    run.add_argument("--no-bridge", action="store_true", help="run the operator only")
+    run.add_argument(
+        "--no-bridge",
+        action=_Switch,
+        default=_env("--no-bridge", "false"),
+        help="run the operator only (ONDUTY_NO_BRIDGE=true)",
+    )
     run.add_argument(
         "--grouping-keys",
-        default=_env("GROUPING_KEYS", ",".join(DEFAULT_KEYS)),
+        default=_env("--grouping-keys", ",".join(DEFAULT_KEYS)),
         help="alert labels that make one incident; 'workload' is the workload the labels point to (default: %(default)s)",
     )
     run.add_argument(
         "--poll-seconds",
-        type=float,
-        default=float(_env("POLL_SECONDS", str(DEFAULT_POLL_SECONDS)) or DEFAULT_POLL_SECONDS),
+        default=_env("--poll-seconds", str(DEFAULT_POLL_SECONDS)),
+        type=_SECONDS,
+        help="how often a waiting step looks again (default: %(default)s)",
     )
     run.add_argument(
         "--prometheus-url",
-        default=_env("PROMETHEUS_URL"),
+        default=_env("--prometheus-url"),
         help="Prometheus for PromQL conditions, verification and diagnostics",
     )
     run.add_argument(
         "--alertmanager-url",
-        default=_env("ALERTMANAGER_URL"),
+        default=_env("--alertmanager-url"),
         help="Alertmanager API for silences: automation holds while one matches the incident",
     )
     run.add_argument(
         "--alert-retention",
-        default=_env("ALERT_RETENTION", "72h"),
+        default=_env("--alert-retention", "72h"),
         help="delete an Alert this long after it resolved, once its incident has resolved too; 0s: keep for ever"
         " (default: %(default)s: raw input, its incident keeps the summary; covers a weekend)",
     )
     run.add_argument(
         "--incident-retention",
-        default=_env("INCIDENT_RETENTION", "720h"),
+        default=_env("--incident-retention", "720h"),
         help="delete an Incident (and its Alerts) this long after it resolved; 0s: keep for ever"
         " (default: %(default)s, 30 days: the post-mortem review and a monthly MTTA/MTTR review)",
     )
     run.add_argument(
         "--notifier-allowed-networks",
-        default=_env("NOTIFIER_ALLOWED_NETWORKS", ""),
+        default=_env("--notifier-allowed-networks", ""),
         help="comma-separated networks (CIDR) Notifiers may reach besides public addresses, e.g. a self-hosted"
         " Jira at 10.20.0.0/16; plain http is allowed only then (default: none)",
     )
     run.add_argument(
         "--peering",
-        action="store_true",
-        help="use Kopf peering (several replicas; needs the peering CRDs) instead of standalone",
+        action=_Switch,
+        default=_env("--peering", "false"),
+        help="use Kopf peering (several replicas; needs the peering CRDs) instead of standalone (ONDUTY_PEERING=true)",
     )
     run.add_argument(
-        "--liveness", default=_env("LIVENESS"), help="Kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+        "--liveness", default=_env("--liveness"), help="Kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
 
-    bridge = sub.add_parser("bridge", help="run only the Alertmanager webhook bridge")
+    bridge = sub.add_parser(
+        "bridge",
+        help="run only the Alertmanager webhook bridge",
+        description="Run only the Alertmanager webhook bridge. Every option can also be set by its ONDUTY_* variable.",
+    )
     _connection_args(bridge)
     _bridge_args(bridge)
 
+    namespace_help = "the incident's namespace (default: the kube context's namespace, else default)"
     for verb, what in (("approve", "let a waiting action run"), ("reject", "refuse a waiting action")):
-        decide = sub.add_parser(verb, help=f"{what}; records who you are (as the API server authenticates you)")
+        decide = sub.add_parser(
+            verb,
+            help=f"{what}; records who you are (as the API server authenticates you)",
+            description=f"{what[0].upper()}{what[1:]}, recording who you are (as the API server authenticates you)."
+            " It fails (exit status 1) unless the action is waiting for approval now.",
+        )
         decide.add_argument(
             "incident",
             help="the incident's name, or the waiting action's id (<incident uid>.<step>, as its ApprovalRequired Event says)",
         )
-        decide.add_argument("-n", "--namespace", dest="incident_namespace", default="default")
+        decide.add_argument("-n", "--namespace", dest="incident_namespace", metavar="NAMESPACE", help=namespace_help)
         decide.add_argument("--step", help="the step (default: the one the action id names, or the one action waiting)")
-        decide.add_argument("--kubeconfig", default=_env("KUBECONFIG", os.environ.get("KUBECONFIG")))
-        decide.add_argument("--context", default=_env("CONTEXT"))
+        _kube_args(decide)
 
     for verb, what in (
         ("ack", "acknowledge an incident: you own it, escalation stops; records who you are"),
         ("unack", "withdraw an acknowledgement: escalation resumes at the current level"),
     ):
-        ack = sub.add_parser(verb, help=what)
+        ack = sub.add_parser(verb, help=what, description=f"{what[0].upper()}{what[1:]}.")
         ack.add_argument("incident", help="the incident's name")
-        ack.add_argument("-n", "--namespace", dest="incident_namespace", default="default")
-        ack.add_argument("--kubeconfig", default=_env("KUBECONFIG", os.environ.get("KUBECONFIG")))
-        ack.add_argument("--context", default=_env("CONTEXT"))
+        ack.add_argument("-n", "--namespace", dest="incident_namespace", metavar="NAMESPACE", help=namespace_help)
+        _kube_args(ack)
 
-    oncall = sub.add_parser("oncall", help="who is on call now and next, for each OnCallSchedule")
+    what = "who is on call now and next, for each OnCallSchedule"
+    oncall = sub.add_parser("oncall", help=what, description=f"Show {what}.")
     oncall.add_argument("schedule", nargs="?", help="one schedule (default: every schedule in the namespace)")
-    oncall.add_argument("-n", "--namespace", dest="schedule_namespace", default="default")
+    oncall.add_argument(
+        "-n",
+        "--namespace",
+        dest="schedule_namespace",
+        metavar="NAMESPACE",
+        help="the schedules' namespace (default: the kube context's namespace, else default)",
+    )
     oncall.add_argument("--at", help="an RFC 3339 time instead of now, e.g. 2026-12-24T18:00:00Z")
-    oncall.add_argument("--kubeconfig", default=_env("KUBECONFIG", os.environ.get("KUBECONFIG")))
-    oncall.add_argument("--context", default=_env("CONTEXT"))
+    _kube_args(oncall)
 
+    what = (
+        "check Runbook, RemediationPolicy, EscalationPolicy, Notifier and OnCallSchedule manifests offline,"
+        " as the API server and onduty read them"
+    )
     lint = sub.add_parser(
         "lint",
-        help="check Runbook, RemediationPolicy, EscalationPolicy, Notifier and OnCallSchedule manifests offline,"
-        " as the API server and onduty read them",
+        help=what,
+        description=f"{what[0].upper()}{what[1:]}. Other kinds are skipped; exit status 1 if any object is refused.",
     )
-    lint.add_argument("files", nargs="+", type=Path)
+    lint.add_argument("files", nargs="+", type=Path, metavar="FILE", help="YAML files, several documents each allowed")
     return parser
 
 
 def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Every option is checked before the first connection, so a bad one fails fast and alone.
-    namespace = _namespace(args.namespace, "--namespace")
+    namespace = _namespace(args.namespace, _source("--namespace", args.namespace))
     token = bridge_token(args.bridge_token_file, port=args.bridge_port) if bridge else None
     watched = watch_namespaces(args.watch_namespaces, namespace)
     options = ServeOptions(
@@ -303,18 +482,20 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
         try:
             grouping = GroupingConfig.parse(args.grouping_keys)
         except ValueError as error:
-            raise StartupError(f"--grouping-keys: {error}") from error
+            raise StartupError(f"{_source('--grouping-keys', args.grouping_keys)}: {error}") from error
         options.standalone = not args.peering
         options.liveness_endpoint = args.liveness
         options.operator_config = OperatorConfig(
             global_namespace=namespace,
             grouping=grouping,
             poll_seconds=args.poll_seconds,
-            prometheus_url=_service_url(args.prometheus_url, "--prometheus-url"),
-            alertmanager_url=_service_url(args.alertmanager_url, "--alertmanager-url"),
+            prometheus_url=_service_url(args.prometheus_url, _source("--prometheus-url", args.prometheus_url)),
+            alertmanager_url=_service_url(args.alertmanager_url, _source("--alertmanager-url", args.alertmanager_url)),
             watch_namespaces=watched,
-            alert_retention=_retention(args.alert_retention, "--alert-retention"),
-            incident_retention=_retention(args.incident_retention, "--incident-retention"),
+            alert_retention=_retention(args.alert_retention, _source("--alert-retention", args.alert_retention)),
+            incident_retention=_retention(
+                args.incident_retention, _source("--incident-retention", args.incident_retention)
+            ),
             notifier_allowed_networks=_networks(args.notifier_allowed_networks),
         )
         config = options.operator_config
@@ -323,12 +504,90 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
                 log.info("%s at %s", what, redact_url(url))
         if config.watch_namespaces:
             log.info("watching namespaces %s", ", ".join(config.watch_namespaces))
-    cluster = Cluster(load_client(args.kubeconfig, args.context))
+    if bridge:
+        _check_listening(args.bridge_host, args.bridge_port)
+    cluster = _connect(args)
     try:
         asyncio.run(serve(cluster, options))
     except KeyboardInterrupt:
         return 0
+    except OSError as error:  # what the checks above cannot foresee, e.g. --liveness's port taken
+        log.debug("stopped", exc_info=True)
+        raise CommandFailed(f"stopped: {error.strerror or error}") from error
     return 0
+
+
+def _connect(args: argparse.Namespace) -> Cluster:
+    """A client for the API server the kubeconfig names, which answered once.
+
+    An unusable kubeconfig is a usage error; an API server that does not answer
+    is a failure at run time, reported before anything starts rather than as
+    the operator's endless retries.
+    """
+    kubeconfig = args.kubeconfig
+    named = f"{_source('--kubeconfig', kubeconfig)} {kubeconfig}" if kubeconfig else "the default kubeconfig"
+    if kubeconfig and not Path(kubeconfig).is_file():
+        raise StartupError(f"{named}: no such file")
+    try:
+        api = load_client(kubeconfig, args.context)
+    except k8s_config.ConfigException as error:
+        raise StartupError(f"{named}: {error}") from error
+    except OSError as error:
+        raise StartupError(f"{named}: {error.strerror or error}") from error
+    except Exception as error:  # the client library raises whatever its parsing meets (TypeError, KeyError...)
+        log.debug("kubeconfig", exc_info=True)
+        raise StartupError(f"{named}: not a kubeconfig file ({type(error).__name__})") from error
+    cluster = Cluster(api)
+    try:
+        cluster.request("GET", "/version")
+    except ApiUnavailable as error:
+        raise CommandFailed(
+            f"cannot reach the API server at {redact_url(api.configuration.host)} ({named}): {_reason(error)}"
+        ) from error
+    except KubeError:
+        pass  # it answered; the command's own request will say what it refuses
+    return cluster
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost cause in a few words ("Connection refused"), not the client library's pool and object reprs."""
+    while True:
+        cause = error.__cause__ or error.__context__
+        if cause is None:
+            break
+        error = cause
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
+def _check_listening(host: str, port: int) -> None:
+    """Bind the bridge's address once before starting, so a taken port is one line, not a traceback from the loop."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp: a TIME_WAIT is no conflict
+            probe.bind(address)
+            probe.listen()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if error.errno == errno.EADDRINUSE:
+            raise CommandFailed(
+                f"--bridge-port {port}: cannot listen on {host}:{port}: {reason} (another process listens there)"
+            ) from error
+        if error.errno == errno.EACCES:
+            raise CommandFailed(f"--bridge-port {port}: cannot listen on {host}:{port}: {reason}") from error
+        raise StartupError(f"--bridge-host {host!r}: cannot listen there: {reason}") from error
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The namespace kubectl would use: the kube context's own, else "default"."""
+    try:
+        # The kubernetes client is untyped (its adapter is exempt; this is the one call outside it).
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (k8s_config.ConfigException, OSError, yaml.YAMLError):
+        return "default"
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else "default"
 
 
 class _ManifestLoader(yaml.SafeLoader):
@@ -350,29 +609,58 @@ _LINTED: dict[str, Any] = {
 
 
 def _lint(files: list[Path]) -> int:
-    """Check every onduty object in ``files``; 1 if any is one the API server or onduty would refuse."""
+    """Check every onduty object in ``files``; 1 if any is one the API server or onduty would refuse.
+
+    Every problem is one line: ``<file>: <kind> <name>: <why>``, or ``<file>:<line>:<column>: <why>`` for YAML.
+    """
     failures = 0
     for path in files:
         try:
             docs = list(yaml.load_all(path.read_text(), Loader=_ManifestLoader))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        except OSError as error:
             failures += 1
-            print(f"{path}: {error}", file=sys.stderr)
+            print(f"{path}: cannot read it: {error.strerror or error}", file=sys.stderr)
+            continue
+        except UnicodeDecodeError:
+            failures += 1
+            print(f"{path}: not UTF-8 text", file=sys.stderr)
+            continue
+        except yaml.YAMLError as error:
+            failures += 1
+            print(f"{path}{_yaml_place(error)}: not valid YAML: {_yaml_problem(error)}", file=sys.stderr)
             continue
         for doc in docs:
             if not isinstance(doc, dict) or doc.get("kind") not in _LINTED:
                 continue
-            kind, name = doc["kind"], (doc.get("metadata") or {}).get("name")
+            kind, metadata, spec = doc["kind"], doc.get("metadata") or {}, doc.get("spec") or {}
+            name = metadata.get("name") if isinstance(metadata, dict) else None
             try:
+                if not isinstance(metadata, dict):
+                    raise ValueError("metadata: expected a mapping")
                 if not isinstance(name, str) or len(name) > 253 or not re.fullmatch(DNS_SUBDOMAIN, name):
                     raise ValueError(f"metadata.name: {name!r} is not a lower-case RFC 1123 subdomain")
-                _LINTED[kind](doc.get("spec") or {})
+                if not isinstance(spec, dict):
+                    raise ValueError(f"spec: expected a mapping, not {type(spec).__name__}")
+                _LINTED[kind](spec)
             except ValueError as error:  # RunbookError, PolicyError
                 failures += 1
-                print(f"{path}: {kind} {name}: {error}", file=sys.stderr)
+                message = " ".join(str(error).split())
+                print(f"{path}: {kind} {name}: {message}", file=sys.stderr)
             else:
                 print(f"{path}: {kind} {name}: ok")
     return 1 if failures else 0
+
+
+def _yaml_place(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    return f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's several-line message in one line: the problem (and its context), without the quoted snippet."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem:
+        return " ".join(part for part in (error.context, error.problem) if part)
+    return " ".join(str(error).split())
 
 
 # The id of an incident's action, as its ApprovalRequired Event names it: <incident uid>.<step>.
@@ -393,28 +681,49 @@ def _find_incident(cluster: Cluster, namespace: str, given: str) -> tuple[dict[s
     raise NotFound(f"no incident in namespace {namespace} has uid {action['uid']} (action {given})", status=404)
 
 
+def undecidable(actions: list[dict[str, Any]], step: str | None, *, now: datetime) -> tuple[str | None, str]:
+    """The step a decision would apply to, and why it cannot ("" when it can).
+
+    Only an action waiting for approval now can be approved or rejected: one
+    that finished, or whose request expired (the operator closes it at its next
+    look), would take the annotation and change nothing.
+    """
+    waiting = [a["step"] for a in actions if a.get("state") == "AwaitingApproval"]
+    listed = f"{len(waiting)} action(s) waiting ({', '.join(waiting) or 'none'})"
+    if step is None:
+        if len(waiting) == 1:
+            step = waiting[0]
+        else:
+            return None, f"has {listed}; name one with --step"
+    if step not in waiting:
+        last = next((a for a in reversed(actions) if a.get("step") == step), None)
+        if last is None:
+            return step, f"has {listed}; step {step} is not one of them"
+        state = f"{last.get('state') or 'unknown'}" + (f" ({last['reason']})" if last.get("reason") else "")
+        if last.get("finishedAt"):
+            return step, f"step {step} has finished: {state}; nothing is waiting for approval"
+        return step, f"step {step} is not waiting for approval: it is {state}"
+    action = next(a for a in reversed(actions) if a.get("step") == step and a.get("state") == "AwaitingApproval")
+    expires_at = (action.get("approval") or {}).get("expiresAt")
+    expires = parse_time(expires_at) if isinstance(expires_at, str) else None
+    if expires is not None and expires <= now:
+        return step, f"the approval request for step {step} expired at {expires_at}; nothing is waiting for approval"
+    return step, ""
+
+
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:
-    cluster = Cluster(load_client(args.kubeconfig, args.context))
+    cluster = _connect(args)
+    namespace = args.incident_namespace or _context_namespace(args.kubeconfig, args.context)
     try:
-        incident, named_step = _find_incident(cluster, args.incident_namespace, args.incident)
+        incident, named_step = _find_incident(cluster, namespace, args.incident)
     except KubeError as error:
-        print(f"onduty: {error}", file=sys.stderr)
-        return 1
+        raise CommandFailed(str(error)) from error
     name = incident["metadata"]["name"]
-    where = f"incident {args.incident_namespace}/{name}"
-    waiting = [
-        a["step"] for a in (incident.get("status") or {}).get("actions") or [] if a.get("state") == "AwaitingApproval"
-    ]
-    step = args.step or named_step
-    if step is None and len(waiting) == 1:
-        step = waiting[0]
-    if step is None or step not in waiting:
-        which = "name one with --step" if step is None else f"step {step} is not one of them"
-        print(
-            f"onduty: {where} has {len(waiting)} action(s) waiting ({', '.join(waiting) or 'none'}); {which}",
-            file=sys.stderr,
-        )
-        return 1
+    where = f"incident {namespace}/{name}"
+    actions = [a for a in (incident.get("status") or {}).get("actions") or [] if isinstance(a, dict)]
+    step, why_not = undecidable(actions, args.step or named_step, now=datetime.now(UTC))
+    if why_not or step is None:
+        raise CommandFailed(f"{where} {why_not}" if why_not.startswith("has ") else f"{where}: {why_not}")
     key = APPROVE_ANNOTATION if approve else REJECT_ANNOTATION
     try:
         # The API server says who we are; the annotation records it with the decision (and the
@@ -422,13 +731,12 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
         user = _whoami(cluster)
         cluster.merge_patch(
             "incidents",
-            args.incident_namespace,
+            namespace,
             name,
             {"metadata": {"annotations": {key: step, APPROVED_BY_ANNOTATION: user}}},
         )
     except KubeError as error:
-        print(f"onduty: {where}: {error}", file=sys.stderr)
-        return 1
+        raise CommandFailed(f"{where}: {error}") from error
     print(f"{'approved' if approve else 'rejected'} step {step} of {where} as {user}")
     return 0
 
@@ -444,13 +752,13 @@ def _whoami(cluster: Cluster) -> str:
 
 
 def _acknowledge(args: argparse.Namespace, *, ack: bool) -> int:
-    cluster = Cluster(load_client(args.kubeconfig, args.context))
-    where = f"incident {args.incident_namespace}/{args.incident}"
+    cluster = _connect(args)
+    namespace = args.incident_namespace or _context_namespace(args.kubeconfig, args.context)
+    where = f"incident {namespace}/{args.incident}"
     try:
-        incident = cluster.get("incidents", args.incident_namespace, args.incident)
+        incident = cluster.get("incidents", namespace, args.incident)
         if (incident.get("status") or {}).get("phase") == "Resolved":
-            print(f"onduty: {where} is resolved: nothing to acknowledge", file=sys.stderr)
-            return 1
+            raise CommandFailed(f"{where} is resolved: nothing to acknowledge")
         if ack:
             user = _whoami(cluster)
             # The value is the time: acknowledging again is a new acknowledgement (one that
@@ -469,28 +777,27 @@ def _acknowledge(args: argparse.Namespace, *, ack: bool) -> int:
                 ACKNOWLEDGED_VIA_ANNOTATION: None,
                 ACKNOWLEDGED_FOR_ANNOTATION: None,
             }
-        cluster.merge_patch("incidents", args.incident_namespace, args.incident, {"metadata": {"annotations": patch}})
+        cluster.merge_patch("incidents", namespace, args.incident, {"metadata": {"annotations": patch}})
     except KubeError as error:
-        print(f"onduty: {where}: {error}", file=sys.stderr)
-        return 1
+        raise CommandFailed(f"{where}: {error}") from error
     print(f"acknowledged {where} as {user}" if ack else f"withdrew the acknowledgement of {where}")
     return 0
 
 
 def _oncall(args: argparse.Namespace) -> int:
-    cluster = Cluster(load_client(args.kubeconfig, args.context))
     now = parse_time(args.at) if args.at else datetime.now(UTC)
     if now is None:
-        print(f"onduty: --at {args.at!r} is not an RFC 3339 time such as 2026-12-24T18:00:00Z", file=sys.stderr)
-        return 2
+        raise StartupError(f"--at {args.at!r} is not an RFC 3339 time such as 2026-12-24T18:00:00Z")
+    cluster = _connect(args)
+    namespace = args.schedule_namespace or _context_namespace(args.kubeconfig, args.context)
+    args.schedule_namespace = namespace
     try:
         if args.schedule:
-            objects = [cluster.get("oncallschedules", args.schedule_namespace, args.schedule)]
+            objects = [cluster.get("oncallschedules", namespace, args.schedule)]
         else:
-            objects = cluster.list("oncallschedules", args.schedule_namespace)
+            objects = cluster.list("oncallschedules", namespace)
     except KubeError as error:
-        print(f"onduty: {error}", file=sys.stderr)
-        return 1
+        raise CommandFailed(str(error)) from error
     if not objects:
         print(f"no OnCallSchedules in namespace {args.schedule_namespace}")
         return 0
@@ -518,23 +825,27 @@ def _oncall(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command ``argv`` names; its exit status (2: a usage error, 1: a failure) with one line on stderr."""
     try:
+        args = build_parser().parse_args(argv)
         if args.command == "run":
             return _serve(args, operator=True, bridge=not args.no_bridge)
         if args.command == "bridge":
             return _serve(args, operator=False, bridge=True)
+        if args.command in ("approve", "reject"):
+            return _decide(args, approve=args.command == "approve")
+        if args.command in ("ack", "unack"):
+            return _acknowledge(args, ack=args.command == "ack")
+        if args.command == "oncall":
+            return _oncall(args)
+        if args.command == "lint":
+            return _lint(args.files)
     except StartupError as error:
         print(f"onduty: error: {error}", file=sys.stderr)
         return 2
-    if args.command in ("approve", "reject"):
-        return _decide(args, approve=args.command == "approve")
-    if args.command in ("ack", "unack"):
-        return _acknowledge(args, ack=args.command == "ack")
-    if args.command == "oncall":
-        return _oncall(args)
-    if args.command == "lint":
-        return _lint(args.files)
+    except CommandFailed as error:
+        print(f"onduty: error: {error}", file=sys.stderr)
+        return 1
     return 2
 
 
