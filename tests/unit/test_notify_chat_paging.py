@@ -13,11 +13,12 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests as http
 
+from notify_fixtures import received, reply, wire
 from onduty.domain.notify import discord, opsgenie, pagerduty, slack, teams, webhook
 from onduty.domain.notify.channel import (
     Channel,
@@ -152,27 +153,6 @@ CHECKS: dict[str, Callable[[Received], None]] = {
     "pagerduty": pagerduty_rx.check,
     "opsgenie": opsgenie_rx.check,
 }
-
-
-def wire(request: Request) -> bytes:
-    return request.body if request.body is not None else json.dumps(request.json).encode()
-
-
-def received(request: Request) -> Received:
-    """The request as a receiver would see it, for running a vendor's check without a socket."""
-    parts = urlsplit(request.url)
-    return Received(
-        method=request.method,
-        path=parts.path,
-        query=parse_qs(parts.query),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=wire(request),
-    )
-
-
-def reply(status: int, body: bytes | str | dict[str, Any] = b"", headers: Mapping[str, str] | None = None) -> Reply:
-    raw = json.dumps(body).encode() if isinstance(body, dict) else body.encode() if isinstance(body, str) else body
-    return Reply(status, {k.lower(): v for k, v in (headers or {}).items()}, raw)
 
 
 def plan(channel: Channel, notice: Notice, view: IncidentView, refs: Mapping[str, str] | None = None) -> list[Request]:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from notify_fixtures import received, reply
 from onduty.domain.notify import cachet, github, jira, linear, statuspage, tickets
 from onduty.domain.notify.channel import (
     Channel,
@@ -145,18 +146,6 @@ def secrets_of(vendor: str) -> list[str]:
     if vendor == "jira":
         values.append(base64.b64encode(b"oncall@example.com:jira-secret-token-0042").decode())
     return values
-
-
-def received(request: Request) -> Received:
-    """The request as a stand-in would receive it, to check without a socket."""
-    parts = urlsplit(request.url)
-    body = json.dumps(request.json).encode() if request.json is not None else (request.body or b"")
-    return Received(request.method, parts.path, {}, {k.lower(): v for k, v in request.headers.items()}, body)
-
-
-def reply(status: int, body: Any = b"", headers: Mapping[str, str] | None = None) -> Reply:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return Reply(status, {k.lower(): v for k, v in (headers or {}).items()}, raw)
 
 
 # -- settings and credentials -------------------------------------------------------

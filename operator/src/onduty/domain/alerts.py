@@ -44,6 +44,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from onduty.domain import trust
+from onduty.domain.specs import describe_validation_error, shown
 from onduty.domain.times import parse_time, rfc3339_microseconds
 
 # Alertmanager writes this for "not set".
@@ -177,11 +178,11 @@ def _check_text(document: Any) -> None:
         value, path = pending.pop()
         if isinstance(value, str):
             if _SURROGATE.search(value):
-                raise PayloadError(f"{path or 'payload'}: {_short(value)} holds an unpaired UTF-16 surrogate")
+                raise PayloadError(f"{path or 'payload'}: {shown(value)} holds an unpaired UTF-16 surrogate")
         elif isinstance(value, dict):
             for key in value:
                 if _SURROGATE.search(key):
-                    raise PayloadError(f"{path or 'payload'}: key {_short(key)} holds an unpaired UTF-16 surrogate")
+                    raise PayloadError(f"{path or 'payload'}: key {shown(key)} holds an unpaired UTF-16 surrogate")
             pending.extend((item, f"{path}.{key}" if path else key) for key, item in reversed(value.items()))
         elif isinstance(value, list):
             pending.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
@@ -198,25 +199,7 @@ def parse_webhook(document: Any) -> WebhookMessage:
     try:
         return WebhookMessage.model_validate(document)
     except ValidationError as error:
-        raise PayloadError(describe_validation_error(error)) from error
-
-
-def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
-    """One line per problem: ``field.path: what is wrong (got value)``."""
-    lines = []
-    for problem in error.errors(include_url=False):
-        path = prefix
-        for part in problem["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        shown = problem.get("input")
-        got = "" if problem["type"] == "missing" else f" (got {_short(shown)})"
-        lines.append(f"{path or 'payload'}: {problem['msg']}{got}")
-    return "; ".join(lines)
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        raise PayloadError(describe_validation_error(error, prefix="", document="payload")) from error
 
 
 def slug(text: str, limit: int = 40) -> str:

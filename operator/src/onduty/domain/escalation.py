@@ -40,10 +40,12 @@ from onduty.domain.notify.channel import Kind
 from onduty.domain.specs import (
     DNS_SUBDOMAIN,
     MAX_DURATION,
+    Problems,
     SpecModel,
+    SpecRoot,
+    describe_validation_error,
     distinct,
     go_duration,
-    python_name_in,
     string_set,
 )
 from onduty.domain.timeline import Entry
@@ -139,7 +141,7 @@ class SeverityRule(_Targets):
         return self
 
 
-class EscalationPolicySpec(_Model):
+class EscalationPolicySpec(SpecRoot):
     # true: this namespace's default (in onduty's own namespace: the cluster default).
     default: bool = False
     levels: tuple[Level, ...] = Field(min_length=1, max_length=MAX_LEVELS)
@@ -165,14 +167,6 @@ class EscalationPolicySpec(_Model):
     _positive = field_validator("acknowledgement_timeout")(_longer_than_zero)
     _names = field_validator("inform")(_targets)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _spelt_as_the_crd(cls, data: Any) -> Any:
-        problem = python_name_in(cls, data)
-        if problem:
-            raise ValueError(problem)
-        return data
-
     @property
     def grace(self) -> timedelta:
         return parse_duration(self.automation_grace)
@@ -196,13 +190,7 @@ def parse_policy(spec: Mapping[str, Any]) -> EscalationPolicySpec:
     try:
         return EscalationPolicySpec.model_validate(dict(spec))
     except ValidationError as e:
-        error = e.errors()[0]
-        where = "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-        value = error.get("input")
-        shown = f" ({value!r})" if isinstance(value, str | int | float) else ""
-        message = error["msg"].removeprefix("Value error, ")
-        # A set's item names its index and value itself: spec.inform[1]: 'Bad_Name' does not match ...
-        raise InvalidEscalationPolicy(f"{where}{shown}{'' if message.startswith('[') else ': '}{message}") from e
+        raise InvalidEscalationPolicy(describe_validation_error(e, style=Problems.FIRST)) from e
 
 
 # --- what the planner sees ---------------------------------------------------------

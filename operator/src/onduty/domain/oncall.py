@@ -50,7 +50,16 @@ import recurring_ical_events  # type: ignore[import-untyped]
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from onduty.domain.schedule import ScheduleError, time_zone
-from onduty.domain.specs import DNS_LABEL, DNS_SUBDOMAIN, TIMESTAMP_PATTERN, SpecModel, distinct, python_name_in
+from onduty.domain.specs import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    TIMESTAMP_PATTERN,
+    Problems,
+    SpecModel,
+    SpecRoot,
+    describe_validation_error,
+    distinct,
+)
 
 # The patterns the CRD gives, so the model and the CRD check one expression each.
 # A rotation: whole weeks, days and hours, in that order, each at least 1 (so every turn lasts at least
@@ -284,21 +293,13 @@ class ICalFeed(_Model):
         return f"ConfigMap {self.config_map_ref.name} key {self.config_map_ref.key}"
 
 
-class OnCallScheduleSpec(_Model):
+class OnCallScheduleSpec(SpecRoot):
     time_zone: str = Field(alias="timeZone", max_length=64)
     # Ten layers: PagerDuty schedules rarely have more than three; past ten nobody can tell who is on call.
     layers: tuple[Layer, ...] = Field(default=(), max_length=10)
     # A hundred: a quarter's swaps and holidays; past ones can be pruned from Git.
     overrides: tuple[Override, ...] = Field(default=(), max_length=100)
     ical: ICalFeed | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _spelt_as_the_crd(cls, data: Any) -> Any:
-        problem = python_name_in(cls, data)
-        if problem:
-            raise ValueError(problem)
-        return data
 
     @field_validator("time_zone")
     @classmethod
@@ -336,24 +337,7 @@ def parse_oncall_schedule(spec: Mapping[str, Any]) -> OnCallScheduleSpec:
     try:
         return OnCallScheduleSpec.model_validate(spec)
     except ValidationError as error:
-        raise OnCallError(_describe(error, prefix="spec")) from error
-
-
-def _describe(error: ValidationError, prefix: str) -> str:
-    """One clause per problem: ``spec.layers[0].rotation: '1 week' is not a duration; write 1w``."""
-    lines = []
-    for problem in error.errors(include_url=False):
-        path = prefix
-        for part in problem["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else f".{part}"
-        if problem["type"] == "value_error":
-            # Our own validators name the value in their message.
-            lines.append(f"{path}: {problem['ctx']['error']}")
-        elif problem["type"] == "missing":
-            lines.append(f"{path}: required")
-        else:
-            lines.append(f"{path}: {problem['msg']} (got {problem['input']!r})")
-    return "; ".join(lines)
+        raise OnCallError(describe_validation_error(error, style=Problems.OWN_WORDS)) from error
 
 
 # --- answers ---------------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from onduty.domain.alerts import describe_validation_error
 from onduty.domain.durations import format_duration, parse_duration
 from onduty.domain.guardrails import Verdict
 from onduty.domain.runbooks import ACTIONS, LabelSelector
@@ -28,8 +27,9 @@ from onduty.domain.specs import (
     DNS_SUBDOMAIN,
     TIMESTAMP_PATTERN,
     SpecModel,
+    SpecRoot,
+    describe_validation_error,
     go_duration,
-    python_name_in,
     string_set,
 )
 from onduty.domain.trust import CLUSTER_SCOPED_ACTIONS, DEFAULT_JOB_SERVICE_ACCOUNTS, Grants
@@ -210,7 +210,7 @@ class JobPolicy(_Model):
         return string_set(names, max_items=20, max_length=253, pattern=DNS_SUBDOMAIN)
 
 
-class PolicySpec(_Model):
+class PolicySpec(SpecRoot):
     scope: Scope = Field(default_factory=Scope)
     allowed_actions: tuple[str, ...] = Field(alias="allowedActions")
     require_approval: tuple[str, ...] = Field(default=(), alias="requireApproval")
@@ -254,14 +254,6 @@ class PolicySpec(_Model):
         return None if value is None else _duration(value)
 
     # What the CRD says besides the fields' types (onduty.domain.runbooks keeps the two equal).
-    @model_validator(mode="before")
-    @classmethod
-    def _spelt_as_the_crd(cls, data: Any) -> Any:
-        problem = python_name_in(cls, data)
-        if problem:
-            raise ValueError(problem)
-        return data
-
     @field_validator("approval_ttl", "cooldown", mode="before")
     @classmethod
     def _go_durations(cls, value: Any) -> Any:
@@ -300,7 +292,7 @@ def parse_policy(spec: dict[str, Any]) -> PolicySpec:
     try:
         return PolicySpec.model_validate(spec)
     except ValidationError as error:
-        raise PolicyError(describe_validation_error(error, prefix="spec")) from error
+        raise PolicyError(describe_validation_error(error)) from error
 
 
 @dataclass(frozen=True)

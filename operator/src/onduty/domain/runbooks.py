@@ -28,7 +28,6 @@ from pydantic import (
     model_validator,
 )
 
-from onduty.domain.alerts import describe_validation_error
 from onduty.domain.diagnostics import DiagnosticSteps
 from onduty.domain.durations import parse_duration
 from onduty.domain.promql import Comparison
@@ -37,9 +36,10 @@ from onduty.domain.specs import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
     SpecModel,
+    SpecRoot,
+    describe_validation_error,
     distinct,
     go_duration,
-    python_name_in,
 )
 
 Action = Literal[
@@ -194,7 +194,7 @@ class Remediation(_Model):
         return steps
 
 
-class RunbookSpec(_Model):
+class RunbookSpec(SpecRoot):
     description: str = Field(default="", max_length=4096)
     priority: int = Field(default=0, ge=-1000, le=1000)
     escalation_policy: str | None = Field(default=None, alias="escalationPolicy", max_length=253, pattern=DNS_SUBDOMAIN)
@@ -202,14 +202,6 @@ class RunbookSpec(_Model):
     diagnostics: DiagnosticSteps = ()
     remediation: Remediation | None = None
     on_failure: Literal["Escalate"] = Field(default="Escalate", alias="onFailure")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _spelt_as_the_crd(cls, data: Any) -> Any:
-        problem = python_name_in(cls, data)
-        if problem:
-            raise ValueError(problem)
-        return data
 
 
 class RunbookError(ValueError):
@@ -220,7 +212,7 @@ def parse_runbook(spec: dict[str, Any]) -> RunbookSpec:
     try:
         return RunbookSpec.model_validate(spec)
     except ValidationError as error:
-        raise RunbookError(describe_validation_error(error, prefix="spec")) from error
+        raise RunbookError(describe_validation_error(error)) from error
 
 
 @dataclass(frozen=True)

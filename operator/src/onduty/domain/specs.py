@@ -13,9 +13,14 @@ server's reading is no field constraint:
   :func:`json_type_error`;
 * a field is spelt as the CRD spells it (``dryRun``): the models also take
   their Python names (``dry_run``), which in a spec are unknown fields:
-  :func:`python_name_in`;
+  :func:`python_name_in`, checked from each kind's root by :class:`SpecRoot`;
 * a duration is one Go can hold, as the CRDs' CEL rules read them:
   :func:`go_duration`.
+
+What is wrong with a spec is told one way too: :func:`describe_validation_error`
+names each faulty field as kubectl would (``spec.levels[0].ackTimeout``) and
+its value (:func:`shown`), in one of the :class:`Problems` styles the kinds'
+messages have always used.
 
 And the patterns the CRDs give for object names, cron expressions and
 timestamps, so the models and the CRDs check one expression.
@@ -23,6 +28,7 @@ timestamps, so the models and the CRDs check one expression.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 import types
@@ -30,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from onduty.domain.durations import PATTERN as DURATION_PATTERN
 
@@ -263,3 +269,79 @@ class SpecModel(BaseModel):
         if problem:
             raise ValueError(problem)
         return value
+
+
+class SpecRoot(SpecModel):
+    """The whole spec of a kind: a field spelt by its Python name anywhere inside is refused.
+
+    Checked once, from the root, so the message names the field's whole path
+    (``levels[0].ack_timeout: unknown field (the CRD calls it ackTimeout)``).
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spelt_as_the_crd(cls, data: Any) -> Any:
+        problem = python_name_in(cls, data)
+        if problem:
+            raise ValueError(problem)
+        return data
+
+
+# -- what is wrong with a spec ---------------------------------------------------------
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut to 80 characters, for an error message that names a bad value."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Problems(enum.Enum):
+    """How :func:`describe_validation_error` tells a spec's problems; each kind keeps the style it has always had."""
+
+    # The first problem only (a status condition has room for one), its value after the field:
+    # spec.levels[0].ackTimeout ('5 minutes'): '5 minutes' is not a duration
+    FIRST = "first"
+    # Every problem; our validators' messages as written, since they name the value themselves:
+    # spec.timeZone: required; spec.layers[0].rotation: '1 week' is not a duration; write 1w
+    OWN_WORDS = "own words"
+    # Every problem in pydantic's words, the value after:
+    # spec.cooldown: Value error, '5 minutes' is not a duration (got '5 minutes')
+    PYDANTIC = "pydantic"
+
+
+_VALUE_ERROR = "Value error, "  # how pydantic opens the message of a ValueError a validator raised
+
+
+def field_path(loc: Sequence[int | str], prefix: str = "spec") -> str:
+    """Where a problem is, as kubectl names it: ``spec.levels[0].ackTimeout`` (``levels[0]...`` without a prefix)."""
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def describe_validation_error(
+    error: ValidationError, prefix: str = "spec", *, style: Problems = Problems.PYDANTIC, document: str = ""
+) -> str:
+    """What is wrong, field by field, in ``style``; ``document`` names a problem with the whole of it (no field)."""
+    problems = error.errors(include_url=False)
+    if style is Problems.FIRST:
+        problem = problems[0]
+        value = problem.get("input")
+        named = f" ({shown(value)})" if isinstance(value, str | int | float) else ""
+        message = problem["msg"].removeprefix(_VALUE_ERROR)
+        # A set's item names its index and value itself: spec.inform[1]: 'Bad_Name' does not match ...
+        joint = "" if message.startswith("[") else ": "
+        return f"{field_path(problem['loc'], prefix) or document}{named}{joint}{message}"
+    lines = []
+    for problem in problems:
+        path = field_path(problem["loc"], prefix) or document
+        if problem["type"] == "missing":
+            message = "required" if style is Problems.OWN_WORDS else problem["msg"]
+        elif problem["type"] == "value_error" and style is Problems.OWN_WORDS:
+            message = problem["msg"].removeprefix(_VALUE_ERROR)
+        else:
+            message = f"{problem['msg']} (got {shown(problem.get('input'))})"
+        lines.append(f"{path}: {message}")
+    return "; ".join(lines)

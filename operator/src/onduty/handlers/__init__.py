@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import kopf
 
@@ -39,6 +40,32 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.client_timeout = 660
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 5
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def _on_spec(
+    registry: kopf.OperatorRegistry, plural: str, *, handler_id: str, field: str = "spec"
+) -> Callable[[_Handler], _Handler]:
+    """Register a handler as ``handler_id`` for each ``plural`` object: on resume, on create, on ``field`` changing.
+
+    What accepting an object (or reconciling it) needs: it is seen once when
+    the operator starts, once when it is created, and again on every edit
+    that matters, under one id so Kopf keeps one record of progress for it.
+    """
+
+    def register(handler: _Handler) -> _Handler:
+        kopf.on.update(GROUP, VERSION, plural, field=field, id=handler_id, registry=registry)(handler)
+        kopf.on.create(GROUP, VERSION, plural, id=handler_id, registry=registry)(handler)
+        kopf.on.resume(GROUP, VERSION, plural, id=handler_id, registry=registry)(handler)
+        return handler
+
+    return register
+
+
+def _generation(meta: kopf.Meta) -> int:
+    return int(meta.get("generation") or 0)
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -73,29 +100,21 @@ def build_registry() -> kopf.OperatorRegistry:
     def runbooks_by_alertname(name: str, namespace: str | None, spec: kopf.Spec, **_: Any) -> dict[str, RunbookRef]:
         return runbooks.index_entries(name, namespace or "", dict(spec))
 
-    @kopf.on.resume(GROUP, VERSION, "runbooks", id="accept_runbook", registry=registry)
-    @kopf.on.create(GROUP, VERSION, "runbooks", id="accept_runbook", registry=registry)
-    @kopf.on.update(GROUP, VERSION, "runbooks", field="spec", id="accept_runbook", registry=registry)
+    @_on_spec(registry, "runbooks", handler_id="accept_runbook")
     def accept_runbook(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
-        patch.status.update(runbooks.acceptance(dict(spec), dict(status), int(meta.get("generation") or 0)))
+        patch.status.update(runbooks.acceptance(dict(spec), dict(status), _generation(meta)))
 
     # --- remediation policies -----------------------------------------------------
     @kopf.index(GROUP, VERSION, "remediationpolicies", id="policies", registry=registry)
     def policies_index(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Policy | InvalidPolicy]:
         return runbooks.policy_entry(name, dict(spec))
 
-    @kopf.on.resume(GROUP, VERSION, "remediationpolicies", id="accept_policy", registry=registry)
-    @kopf.on.create(GROUP, VERSION, "remediationpolicies", id="accept_policy", registry=registry)
-    @kopf.on.update(GROUP, VERSION, "remediationpolicies", field="spec", id="accept_policy", registry=registry)
+    @_on_spec(registry, "remediationpolicies", handler_id="accept_policy")
     def accept_policy(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
-        patch.status.update(
-            runbooks.acceptance(dict(spec), dict(status), int(meta.get("generation") or 0), parse_policy)
-        )
+        patch.status.update(runbooks.acceptance(dict(spec), dict(status), _generation(meta), parse_policy))
 
     # --- alerts -------------------------------------------------------------------
-    @kopf.on.resume(GROUP, VERSION, "alerts", id="alert_changed", registry=registry)
-    @kopf.on.create(GROUP, VERSION, "alerts", id="alert_changed", registry=registry)
-    @kopf.on.update(GROUP, VERSION, "alerts", field="spec.state", id="alert_changed", registry=registry)
+    @_on_spec(registry, "alerts", handler_id="alert_changed", field="spec.state")
     async def alert_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await alerts.reconcile_alert(_runtime(memo), dict(body))
 
@@ -146,11 +165,7 @@ def build_registry() -> kopf.OperatorRegistry:
     # Policies are kept in memory as they are written, by namespace.
     escalation_policies: dict[str, dict[str, PolicyEntry]] = {}
 
-    @kopf.on.resume(GROUP, VERSION, "escalationpolicies", id="accept_escalation_policy", registry=registry)
-    @kopf.on.create(GROUP, VERSION, "escalationpolicies", id="accept_escalation_policy", registry=registry)
-    @kopf.on.update(
-        GROUP, VERSION, "escalationpolicies", field="spec", id="accept_escalation_policy", registry=registry
-    )
+    @_on_spec(registry, "escalationpolicies", handler_id="accept_escalation_policy")
     async def accept_escalation_policy(
         name: str,
         namespace: str | None,
@@ -163,7 +178,7 @@ def build_registry() -> kopf.OperatorRegistry:
     ) -> None:
         assert namespace is not None
         escalation_policies.setdefault(namespace, {})[name] = escalation.policy_entry(name, dict(spec))
-        patch.status.update(escalation.policy_acceptance(dict(spec), dict(status), int(meta.get("generation") or 0)))
+        patch.status.update(escalation.policy_acceptance(dict(spec), dict(status), _generation(meta)))
         _policy_changed(memo, namespace)
 
     @kopf.on.delete(
@@ -173,9 +188,7 @@ def build_registry() -> kopf.OperatorRegistry:
         escalation_policies.get(namespace or "", {}).pop(name, None)
         _policy_changed(memo, namespace or "")
 
-    @kopf.on.resume(GROUP, VERSION, "notifiers", id="accept_notifier", registry=registry)
-    @kopf.on.create(GROUP, VERSION, "notifiers", id="accept_notifier", registry=registry)
-    @kopf.on.update(GROUP, VERSION, "notifiers", field="spec", id="accept_notifier", registry=registry)
+    @_on_spec(registry, "notifiers", handler_id="accept_notifier")
     async def accept_notifier(
         namespace: str | None,
         spec: kopf.Spec,
@@ -188,20 +201,13 @@ def build_registry() -> kopf.OperatorRegistry:
         assert namespace is not None
         cluster = _runtime(memo).cluster
         result = await asyncio.to_thread(
-            escalation.notifier_acceptance,
-            cluster,
-            namespace,
-            dict(spec),
-            dict(status),
-            int(meta.get("generation") or 0),
+            escalation.notifier_acceptance, cluster, namespace, dict(spec), dict(status), _generation(meta)
         )
         patch.status.update(result)
 
     # A schedule's status says who is on call now; a timer keeps it current (handoffs happen
     # without anyone writing the object). Written only when it changed.
-    @kopf.on.resume(GROUP, VERSION, "oncallschedules", id="accept_schedule", registry=registry)
-    @kopf.on.create(GROUP, VERSION, "oncallschedules", id="accept_schedule", registry=registry)
-    @kopf.on.update(GROUP, VERSION, "oncallschedules", field="spec", id="accept_schedule", registry=registry)
+    @_on_spec(registry, "oncallschedules", handler_id="accept_schedule")
     @kopf.timer(
         GROUP,
         VERSION,
@@ -222,12 +228,7 @@ def build_registry() -> kopf.OperatorRegistry:
         assert namespace is not None
         current = dict(status)
         result = await asyncio.to_thread(
-            escalation.schedule_status,
-            _runtime(memo).cluster,
-            namespace,
-            dict(spec),
-            current,
-            int(meta.get("generation") or 0),
+            escalation.schedule_status, _runtime(memo).cluster, namespace, dict(spec), current, _generation(meta)
         )
         changed = {k: v for k, v in result.items() if k != "conditions" and current.get(k) != v}
         if changed or _conditions_changed(current, result):

@@ -23,21 +23,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from onduty.domain.notify.channel import (
-    Credentials,
-    InvalidConfig,
-    Notice,
-    Outcome,
-    Reply,
-    Request,
-    Verdict,
-    redact,
-    retry_after_header,
-)
-from onduty.domain.notify.http import base_url, decode_json, shown
+from onduty.domain.notify.channel import Credentials, InvalidConfig, Notice, Outcome, Reply, Request, Verdict, redact
+from onduty.domain.notify.http import Wording, base_url, classify, json_object
 from onduty.domain.notify.public import public_body, public_name, public_status
 from onduty.domain.notify.view import IncidentView
 from onduty.domain.severity import LEVELS
+from onduty.domain.specs import shown
 
 KIND = "cachet"
 INCIDENT_REF = "cachetIncidentId"
@@ -57,6 +48,7 @@ DEFAULT_COMPONENT_STATUS_BY_SEVERITY: Mapping[str, int] = {"critical": 4, "error
 # Cachet's ids are auto-increment integers; anything else never reaches a path.
 ID_PATTERN = re.compile(r"^[0-9]{1,18}$")
 _STATUS_NAMES = {number: name for name, number in INCIDENT_STATUS.items()}
+WORDING = Wording.api("Cachet")
 
 
 class CachetChannel:
@@ -138,33 +130,32 @@ class CachetChannel:
         )
 
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        sent = request.json if isinstance(request.json, Mapping) else {}
-        if 200 <= reply.status < 300:
-            if request.method == "PUT":
-                return Verdict(Outcome.DELIVERED, "Cachet component is operational again.")
-            number = sent.get("status")
-            status = _STATUS_NAMES.get(number, "") if isinstance(number, int) else ""
-            if not request.url.endswith("/incidents"):
-                return Verdict(Outcome.DELIVERED, f"Cachet incident is now {status}.", refs={STATUS_REF: status})
-            data = decode_json(reply.body)
-            found = data.get("data") if isinstance(data, dict) else None
-            raw_id = found.get("id") if isinstance(found, dict) else None
-            incident_id = str(raw_id) if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) else ""
-            if not ID_PATTERN.match(incident_id):
-                # Retrying would open a second public incident; a human has to look.
-                return Verdict(
-                    Outcome.FAILED, f"Cachet answered {reply.status} without a usable incident id ({shown(raw_id)})."
-                )
-            return Verdict(
-                Outcome.DELIVERED,
-                f"Cachet incident {incident_id} opened as {status}.",
-                refs={INCIDENT_REF: incident_id, STATUS_REF: status},
-            )
         said = redact(_cachet_message(reply.body), request.secret_values)
-        if reply.status == 429 or reply.status >= 500:
-            what = "is rate limiting" if reply.status == 429 else "failed"
-            return Verdict(Outcome.RETRY, f"Cachet {what} ({reply.status}){said}.", retry_after_header(reply.headers))
-        return Verdict(Outcome.FAILED, f"Cachet refused the request ({reply.status}){said}.")
+        return classify(reply, WORDING, lambda: _delivered(request, reply), said=said)
+
+
+def _delivered(request: Request, reply: Reply) -> Verdict:
+    """A 2xx to one of the steps: what it did, and what to remember of it."""
+    if request.method == "PUT":
+        return Verdict(Outcome.DELIVERED, "Cachet component is operational again.")
+    sent = request.json if isinstance(request.json, Mapping) else {}
+    number = sent.get("status")
+    status = _STATUS_NAMES.get(number, "") if isinstance(number, int) else ""
+    if not request.url.endswith("/incidents"):
+        return Verdict(Outcome.DELIVERED, f"Cachet incident is now {status}.", refs={STATUS_REF: status})
+    found = json_object(reply.body).get("data")
+    raw_id = found.get("id") if isinstance(found, dict) else None
+    incident_id = str(raw_id) if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) else ""
+    if not ID_PATTERN.match(incident_id):
+        # Retrying would open a second public incident; a human has to look.
+        return Verdict(
+            Outcome.FAILED, f"Cachet answered {reply.status} without a usable incident id ({shown(raw_id)})."
+        )
+    return Verdict(
+        Outcome.DELIVERED,
+        f"Cachet incident {incident_id} opened as {status}.",
+        refs={INCIDENT_REF: incident_id, STATUS_REF: status},
+    )
 
 
 def _component_statuses(value: object) -> Mapping[str, int]:
@@ -194,8 +185,7 @@ def _component_statuses(value: object) -> Mapping[str, int]:
 
 def _cachet_message(body: bytes) -> str:
     """Cachet's JSON:API-style ``errors[].meta.details`` (or ``detail``), as ': <text>', or ''."""
-    data = decode_json(body)
-    errors = data.get("errors") if isinstance(data, dict) else None
+    errors = json_object(body).get("errors")
     said: list[str] = []
     for error in errors if isinstance(errors, list) else []:
         if not isinstance(error, dict):

@@ -17,7 +17,6 @@ float) and a ``Retry-After`` header; the body wins when both are there.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,10 +28,10 @@ from onduty.domain.notify.channel import (
     Reply,
     Request,
     Verdict,
-    redact,
     retry_after_header,
     url_secrets,
 )
+from onduty.domain.notify.http import Wording, body_text, classify, clip, json_object, secret_url, vendor_said
 from onduty.domain.notify.view import IncidentView
 from onduty.domain.times import rfc3339
 
@@ -48,7 +47,7 @@ EMBED_TOTAL_CHARS = 6000
 USERNAME_CHARS = 80
 USERNAME_FORBIDDEN = ("discord", "clyde")
 DEFAULT_USERNAME = "onduty"
-REASON_CHARS = 200
+WORDING = Wording.chat("Discord", "message")
 
 # Embed colours by severity (resolved is green whatever it was).
 COLORS = {"critical": 0xE01E5A, "error": 0xE8712D, "warning": 0xECB22E, "info": 0x36C5F0}
@@ -61,9 +60,7 @@ class DiscordChannel:
     kind = "discord"
 
     def __init__(self, settings: Mapping[str, Any], credentials: Credentials) -> None:
-        self._url = credentials.get("webhookURL")
-        if not self._url.startswith(("https://", "http://")):
-            raise InvalidConfig("discord: the Secret's webhookURL is not an http(s) URL")
+        self._url = secret_url(credentials, "webhookURL", kind="discord")
         username = settings.get("username", DEFAULT_USERNAME)
         if (
             not isinstance(username, str)
@@ -83,7 +80,7 @@ class DiscordChannel:
         url = self._url + ("&" if "?" in self._url else "?") + "wait=true"
         payload = {
             "username": self.username,
-            "content": _clip(f"**[{view.severity}] {view.title}** in {view.where}: {notice.message}", CONTENT_CHARS),
+            "content": clip(f"**[{view.severity}] {view.title}** in {view.where}: {notice.message}", CONTENT_CHARS),
             "allowed_mentions": {"parse": []},
             "embeds": [embed(notice, view)],
         }
@@ -99,12 +96,8 @@ class DiscordChannel:
     def verdict(self, request: Request, reply: Reply) -> Verdict:
         if reply.status == 204:
             return Verdict(Outcome.DELIVERED, "Discord accepted the message")
-        answer = _json(reply.body)
-        if 200 <= reply.status < 300:
-            message_id = str(answer.get("id") or "")
-            refs = {"messageId": message_id} if message_id else {}
-            return Verdict(Outcome.DELIVERED, "Discord posted the message", refs=refs)
-        if reply.status == 429:
+        answer = json_object(reply.body)
+        if reply.status == 429:  # the body says how long (it wins over Retry-After) and whether globally
             retry_after = answer.get("retry_after")
             seconds = (
                 max(0.0, float(retry_after))
@@ -113,13 +106,12 @@ class DiscordChannel:
             )
             scope = "globally " if answer.get("global") is True else ""
             return Verdict(Outcome.RETRY, f"Discord is rate limiting this webhook {scope}(HTTP 429)", seconds)
-        if reply.status >= 500:
-            return Verdict(Outcome.RETRY, f"Discord answered HTTP {reply.status}", retry_after_header(reply.headers))
-        detail = str(answer.get("message") or reply.body.decode("utf-8", "replace").strip())
-        detail = redact(detail, request.secret_values)[:REASON_CHARS]
-        return Verdict(
-            Outcome.FAILED, f"Discord refused the message: {detail or 'no reason given'} (HTTP {reply.status})"
+        message_id = str(answer.get("id") or "")
+        posted = Verdict(
+            Outcome.DELIVERED, "Discord posted the message", refs={"messageId": message_id} if message_id else {}
         )
+        said = vendor_said(str(answer.get("message") or body_text(reply.body)), request.secret_values)
+        return classify(reply, WORDING, posted, said=said)
 
 
 def embed(notice: Notice, view: IncidentView) -> dict[str, Any]:
@@ -142,17 +134,17 @@ def embed(notice: Notice, view: IncidentView) -> dict[str, Any]:
         fields.append(("Links", " · ".join(links), False))
     fields.append(("Take over", "```\n" + "\n".join(view.commands) + "\n```", False))
     out: dict[str, Any] = {
-        "title": _clip(view.title, TITLE_CHARS),
+        "title": clip(view.title, TITLE_CHARS),
         "color": color,
         "fields": [
             {
-                "name": _clip(name, FIELD_NAME_CHARS),
+                "name": clip(name, FIELD_NAME_CHARS),
                 "value": _clip_block(value or "-", FIELD_VALUE_CHARS),
                 "inline": inline,
             }
             for name, value, inline in fields[:MAX_FIELDS]
         ],
-        "footer": {"text": _clip(f"onduty · incident {view.namespace}/{view.name}", FOOTER_CHARS)},
+        "footer": {"text": clip(f"onduty · incident {view.namespace}/{view.name}", FOOTER_CHARS)},
     }
     if view.opened_at is not None:
         out["timestamp"] = rfc3339(view.opened_at)
@@ -162,7 +154,7 @@ def embed(notice: Notice, view: IncidentView) -> dict[str, Any]:
         description += f"\n\n**Diagnostics**\n{view.diagnostics}"
     room = min(DESCRIPTION_CHARS, EMBED_TOTAL_CHARS - used)
     if room > 1:  # Discord refuses an empty description; the fields say it all then
-        out["description"] = _clip(description, room)
+        out["description"] = clip(description, room)
     return out
 
 
@@ -170,22 +162,8 @@ def _link_text(title: str) -> str:
     return title.replace("[", "(").replace("]", ")")
 
 
-def _clip(text: str, limit: int) -> str:
-    if limit <= 0:
-        return ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _clip_block(text: str, limit: int) -> str:
-    """Like _clip, but a clipped code block is closed again, so the rest of the embed renders."""
+    """Like clip, but a clipped code block is closed again, so the rest of the embed renders."""
     if len(text) <= limit or not text.endswith("```"):
-        return _clip(text, limit)
+        return clip(text, limit)
     return text[: limit - 5] + "…\n```"
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -39,9 +39,10 @@ from onduty.domain.notify.channel import (
     redact,
     retry_after_header,
 )
-from onduty.domain.notify.http import base_url, decode_json, shown
-from onduty.domain.notify.tickets import clip, markdown, story, title, update_story
+from onduty.domain.notify.http import Wording, base_url, classify, clip, json_object
+from onduty.domain.notify.tickets import markdown, story, title, update_story
 from onduty.domain.notify.view import IncidentView
+from onduty.domain.specs import shown
 
 KIND = "github"
 DEFAULT_URL = "https://api.github.com"
@@ -58,6 +59,7 @@ SECONDARY_RATE_LIMIT_SECONDS = 60.0
 OWNER_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 NUMBER_PATTERN = re.compile(r"^[1-9][0-9]{0,9}$")
+WORDING = Wording.api("GitHub")
 
 
 # -- the channel -------------------------------------------------------------------
@@ -127,28 +129,29 @@ class GitHubChannel:
         )
 
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        if 200 <= reply.status < 300:
-            if request.method == "PATCH":
-                return Verdict(Outcome.DELIVERED, "GitHub issue closed.")
-            if request.url.endswith("/comments"):
-                return Verdict(Outcome.DELIVERED, "GitHub issue commented.")
-            data = decode_json(reply.body)
-            number = data.get("number") if isinstance(data, dict) else None
-            if isinstance(number, bool) or not isinstance(number, int) or not NUMBER_PATTERN.match(str(number)):
-                # Retrying would open a second issue; a human has to look.
-                return Verdict(
-                    Outcome.FAILED, f"GitHub answered {reply.status} without a usable issue number ({shown(number)})."
-                )
-            return Verdict(Outcome.DELIVERED, f"GitHub issue #{number} opened.", refs={NUMBER_REF: str(number)})
         said = redact(_github_message(reply.body), request.secret_values)
         headers = reply.headers
+        # GitHub's limits: 429, or a 403 with its rate-limit headers; waited out by those headers.
         if reply.status == 429 or (
             reply.status == 403 and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)
         ):
             return Verdict(Outcome.RETRY, f"GitHub is rate limiting ({reply.status}){said}.", _rate_limit_wait(headers))
-        if reply.status >= 500:
-            return Verdict(Outcome.RETRY, f"GitHub failed ({reply.status}){said}.", retry_after_header(headers))
-        return Verdict(Outcome.FAILED, f"GitHub refused the request ({reply.status}){said}.")
+        return classify(reply, WORDING, lambda: _delivered(request, reply), said=said)
+
+
+def _delivered(request: Request, reply: Reply) -> Verdict:
+    """A 2xx to one of the steps: what it did, and the new issue's number to remember."""
+    if request.method == "PATCH":
+        return Verdict(Outcome.DELIVERED, "GitHub issue closed.")
+    if request.url.endswith("/comments"):
+        return Verdict(Outcome.DELIVERED, "GitHub issue commented.")
+    number = json_object(reply.body).get("number")
+    if isinstance(number, bool) or not isinstance(number, int) or not NUMBER_PATTERN.match(str(number)):
+        # Retrying would open a second issue; a human has to look.
+        return Verdict(
+            Outcome.FAILED, f"GitHub answered {reply.status} without a usable issue number ({shown(number)})."
+        )
+    return Verdict(Outcome.DELIVERED, f"GitHub issue #{number} opened.", refs={NUMBER_REF: str(number)})
 
 
 def _rate_limit_wait(headers: Mapping[str, str]) -> float:
@@ -166,9 +169,7 @@ def _rate_limit_wait(headers: Mapping[str, str]) -> float:
 
 def _github_message(body: bytes) -> str:
     """GitHub's ``message`` and its ``errors[]`` (``message`` or ``field``/``code``), as ': <text>', or ''."""
-    data = decode_json(body)
-    if not isinstance(data, dict):
-        return ""
+    data = json_object(body)
     said = [str(data["message"])] if data.get("message") else []
     for error in data.get("errors") or []:
         if isinstance(error, dict):

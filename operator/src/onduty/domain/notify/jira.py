@@ -35,12 +35,12 @@ from onduty.domain.notify.channel import (
     Request,
     Verdict,
     redact,
-    retry_after_header,
 )
-from onduty.domain.notify.http import base_url, decode_json, shown
+from onduty.domain.notify.http import Wording, base_url, classify, json_object
 from onduty.domain.notify.tickets import Block, Bullets, Digest, Heading, Line, Paragraph, story, title, update_story
 from onduty.domain.notify.view import IncidentView
 from onduty.domain.redaction import basic_authorization
+from onduty.domain.specs import shown
 
 KIND = "jira"
 API_PATH = "/rest/api/3"
@@ -55,6 +55,7 @@ LABEL_CHARS = 255
 PROJECT_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]+$")
 KEY_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]+-\d+$")
 TRANSITION_PATTERN = re.compile(r"^[0-9]{1,10}$")
+WORDING = Wording.api("Jira")
 
 
 def adf(blocks: Sequence[Block]) -> dict[str, Any]:
@@ -180,24 +181,21 @@ class JiraChannel:
         )
 
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        if 200 <= reply.status < 300:
-            if request.url.endswith("/transitions"):
-                return Verdict(Outcome.DELIVERED, "Jira issue transitioned.")
-            if request.url.endswith("/comment"):
-                return Verdict(Outcome.DELIVERED, "Jira issue commented.")
-            data = decode_json(reply.body)
-            key = data.get("key") if isinstance(data, dict) else None
-            if not isinstance(key, str) or not KEY_PATTERN.match(key):
-                # Retrying would open a second issue; a human has to look.
-                return Verdict(
-                    Outcome.FAILED, f"Jira answered {reply.status} without a usable issue key ({shown(key)})."
-                )
-            return Verdict(Outcome.DELIVERED, f"Jira issue {key} opened.", refs={KEY_REF: key})
         said = redact(_jira_message(reply.body), request.secret_values)
-        if reply.status == 429 or reply.status >= 500:
-            what = "is rate limiting" if reply.status == 429 else "failed"
-            return Verdict(Outcome.RETRY, f"Jira {what} ({reply.status}){said}.", retry_after_header(reply.headers))
-        return Verdict(Outcome.FAILED, f"Jira refused the request ({reply.status}){said}.")
+        return classify(reply, WORDING, lambda: _delivered(request, reply), said=said)
+
+
+def _delivered(request: Request, reply: Reply) -> Verdict:
+    """A 2xx to one of the steps: what it did, and the new issue's key to remember."""
+    if request.url.endswith("/transitions"):
+        return Verdict(Outcome.DELIVERED, "Jira issue transitioned.")
+    if request.url.endswith("/comment"):
+        return Verdict(Outcome.DELIVERED, "Jira issue commented.")
+    key = json_object(reply.body).get("key")
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        # Retrying would open a second issue; a human has to look.
+        return Verdict(Outcome.FAILED, f"Jira answered {reply.status} without a usable issue key ({shown(key)}).")
+    return Verdict(Outcome.DELIVERED, f"Jira issue {key} opened.", refs={KEY_REF: key})
 
 
 def _transition(value: object, field: str) -> str:
@@ -220,9 +218,7 @@ def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
 
 def _jira_message(body: bytes) -> str:
     """Jira's ``errorMessages`` and ``errors`` (field → message), as ': <text>', or ''."""
-    data = decode_json(body)
-    if not isinstance(data, dict):
-        return ""
+    data = json_object(body)
     said = [str(m) for m in data.get("errorMessages") or [] if m]
     errors = data.get("errors")
     if isinstance(errors, dict):

@@ -34,12 +34,12 @@ from onduty.domain.notify.channel import (
     Request,
     Verdict,
     redact,
-    retry_after_header,
 )
-from onduty.domain.notify.http import base_url, decode_json, shown
-from onduty.domain.notify.tickets import clip, markdown, story, title, update_story
+from onduty.domain.notify.http import Wording, base_url, classify, clip, json_object
+from onduty.domain.notify.tickets import markdown, story, title, update_story
 from onduty.domain.notify.view import IncidentView
 from onduty.domain.severity import LEVELS
+from onduty.domain.specs import shown
 
 KIND = "linear"
 DEFAULT_URL = "https://api.linear.app/graphql"
@@ -73,6 +73,7 @@ _FIELDS = {
     "OndutyCommentCreate": "commentCreate",
     "OndutyIssueUpdate": "issueUpdate",
 }
+WORDING = Wording.api("Linear")
 
 
 class LinearChannel:
@@ -127,34 +128,36 @@ class LinearChannel:
         )
 
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        data = decode_json(reply.body)
-        errors = data.get("errors") if isinstance(data, dict) else None
+        data = json_object(reply.body)
+        errors = data.get("errors")
         errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
         said = redact(_errors_text(errors), request.secret_values)
-        if any(_code(e) == "RATELIMITED" for e in errors) or reply.status == 429:
-            return Verdict(
-                Outcome.RETRY, f"Linear is rate limiting ({reply.status}){said}.", retry_after_header(reply.headers)
-            )
-        if reply.status >= 500:
-            return Verdict(Outcome.RETRY, f"Linear failed ({reply.status}){said}.", retry_after_header(reply.headers))
-        if not 200 <= reply.status < 300 or errors:
+        # GraphQL answers in the body: RATELIMITED is retried whatever the status (Linear sends it with 400),
+        # and any other error is a refusal even under a 200.
+        limited = any(_code(e) == "RATELIMITED" for e in errors)
+        if errors and not limited and 200 <= reply.status < 300:
             return Verdict(Outcome.FAILED, f"Linear refused the request ({reply.status}){said}.")
-        operation = str((request.json or {}).get("operationName", ""))
-        field = _FIELDS.get(operation, "")
-        result = data.get("data") if isinstance(data, dict) else None
-        answer = result.get(field) if isinstance(result, dict) else None
-        if not isinstance(answer, dict) or answer.get("success") is not True:
-            return Verdict(Outcome.FAILED, f"Linear did not confirm {field or 'the mutation'} ({reply.status}).")
-        if field == "commentCreate":
-            return Verdict(Outcome.DELIVERED, "Linear issue commented.")
-        if field == "issueUpdate":
-            return Verdict(Outcome.DELIVERED, "Linear issue moved to the resolved state.")
-        issue = answer.get("issue")
-        issue_id = issue.get("id") if isinstance(issue, dict) else None
-        if not isinstance(issue_id, str) or not ID_PATTERN.match(issue_id):
-            # Retrying would open a second issue; a human has to look.
-            return Verdict(Outcome.FAILED, f"Linear answered without a usable issue id ({shown(issue_id)}).")
-        return Verdict(Outcome.DELIVERED, f"Linear issue {issue_id} opened.", refs={ISSUE_REF: issue_id})
+        return classify(reply, WORDING, lambda: _mutated(request, reply, data), said=said, rate_limited=limited)
+
+
+def _mutated(request: Request, reply: Reply, data: dict[str, Any]) -> Verdict:
+    """A 2xx without errors: whether the mutation says ``success``, and a new issue's id to remember."""
+    operation = str((request.json or {}).get("operationName", ""))
+    field = _FIELDS.get(operation, "")
+    result = data.get("data")
+    answer = result.get(field) if isinstance(result, dict) else None
+    if not isinstance(answer, dict) or answer.get("success") is not True:
+        return Verdict(Outcome.FAILED, f"Linear did not confirm {field or 'the mutation'} ({reply.status}).")
+    if field == "commentCreate":
+        return Verdict(Outcome.DELIVERED, "Linear issue commented.")
+    if field == "issueUpdate":
+        return Verdict(Outcome.DELIVERED, "Linear issue moved to the resolved state.")
+    issue = answer.get("issue")
+    issue_id = issue.get("id") if isinstance(issue, dict) else None
+    if not isinstance(issue_id, str) or not ID_PATTERN.match(issue_id):
+        # Retrying would open a second issue; a human has to look.
+        return Verdict(Outcome.FAILED, f"Linear answered without a usable issue id ({shown(issue_id)}).")
+    return Verdict(Outcome.DELIVERED, f"Linear issue {issue_id} opened.", refs={ISSUE_REF: issue_id})
 
 
 def _code(error: Mapping[str, Any]) -> str:

@@ -21,7 +21,6 @@ from onduty.domain.notify.cachet import CachetChannel
 from onduty.domain.notify.channel import Channel, Credentials, InvalidConfig, Kind, MissingCredential
 from onduty.domain.notify.discord import DiscordChannel
 from onduty.domain.notify.github import GitHubChannel
-from onduty.domain.notify.http import shown
 from onduty.domain.notify.jira import JiraChannel
 from onduty.domain.notify.linear import LinearChannel
 from onduty.domain.notify.opsgenie import OpsgenieChannel
@@ -30,7 +29,7 @@ from onduty.domain.notify.slack import SlackChannel
 from onduty.domain.notify.statuspage import StatuspageChannel
 from onduty.domain.notify.teams import TeamsChannel
 from onduty.domain.notify.webhook import WebhookChannel
-from onduty.domain.specs import DNS_SUBDOMAIN, SpecModel, distinct, python_name_in
+from onduty.domain.specs import DNS_SUBDOMAIN, Problems, SpecModel, SpecRoot, describe_validation_error, distinct
 
 Type = Literal[
     "slack", "teams", "discord", "webhook", "pagerduty", "opsgenie", "statuspage", "cachet", "jira", "github", "linear"
@@ -203,7 +202,7 @@ class SecretRef(SpecModel):
     name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN)
 
 
-class NotifierSpec(SpecModel):
+class NotifierSpec(SpecRoot):
     type: Type
     secret_ref: SecretRef = Field(alias="secretRef")
     # Only these kinds of notice reach the channel; empty: every kind.
@@ -219,14 +218,6 @@ class NotifierSpec(SpecModel):
     jira: JiraSettings | None = None
     github: GitHubSettings | None = None
     linear: LinearSettings | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _spelt_as_the_crd(cls, data: Any) -> Any:
-        problem = python_name_in(cls, data)
-        if problem:
-            raise ValueError(problem)
-        return data
 
     @model_validator(mode="after")
     def _settings_of_its_type(self) -> NotifierSpec:
@@ -249,11 +240,7 @@ def parse_notifier(spec: Mapping[str, Any]) -> NotifierSpec:
     try:
         return NotifierSpec.model_validate(dict(spec))
     except ValidationError as e:
-        error = e.errors()[0]
-        where = "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-        value = error.get("input")
-        named = f" ({shown(value)})" if isinstance(value, str | int | float) else ""
-        raise InvalidNotifier(f"{where}{named}: {error['msg'].removeprefix('Value error, ')}") from e
+        raise InvalidNotifier(describe_validation_error(e, style=Problems.FIRST)) from e
 
 
 def channel_for(spec: NotifierSpec, credentials: Credentials) -> Channel:

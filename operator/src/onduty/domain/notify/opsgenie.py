@@ -41,18 +41,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from onduty.domain.notify.channel import (
-    Credentials,
-    InvalidConfig,
-    Kind,
-    Notice,
-    Outcome,
-    Reply,
-    Request,
-    Verdict,
-    redact,
-    retry_after_header,
-)
+from onduty.domain.notify.channel import Credentials, InvalidConfig, Kind, Notice, Outcome, Reply, Request, Verdict
+from onduty.domain.notify.http import Wording, body_text, classify, clip, json_object, vendor_said
 from onduty.domain.notify.view import IncidentView
 
 API_URL = "https://api.opsgenie.com"
@@ -68,13 +58,13 @@ MAX_TAGS = 20
 TAG_CHARS = 50
 MAX_RESPONDERS = 50
 DETAILS_CHARS = 8000  # all keys and values together
-REASON_CHARS = 200
 SOURCE = "onduty"
 
 PRIORITIES = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P5"}
 DEFAULT_PRIORITY = "P3"
 _CREATE = frozenset({Kind.OPENED, Kind.PAGE, Kind.ESCALATED, Kind.APPROVAL_NEEDED})
 _STATE_CALLS = {Kind.ACKNOWLEDGED: "acknowledge", Kind.UNACKNOWLEDGED: "unacknowledge", Kind.RESOLVED: "close"}
+WORDING = Wording.chat("Opsgenie", "request")
 
 
 class OpsgenieChannel:
@@ -109,12 +99,12 @@ class OpsgenieChannel:
         elif notice.kind is Kind.REMEDIATION:
             plan = [self._note(notice, view)]
         elif notice.kind in _STATE_CALLS:
-            body = {"source": SOURCE, "note": _clip(notice.message, NOTE_CHARS)}
+            body = {"source": SOURCE, "note": clip(notice.message, NOTE_CHARS)}
             plan = [self._alert_call(view, _STATE_CALLS[notice.kind], body)]
         return plan[index:]
 
     def _note(self, notice: Notice, view: IncidentView) -> Request:
-        return self._alert_call(view, "notes", {"source": SOURCE, "note": _clip(notice.message, NOTE_CHARS)})
+        return self._alert_call(view, "notes", {"source": SOURCE, "note": clip(notice.message, NOTE_CHARS)})
 
     def _alert_call(self, view: IncidentView, call: str, body: dict[str, Any]) -> Request:
         return self._request(f"{self.url}/v2/alerts/{quote(alias(view), safe='')}/{call}?identifierType=alias", body)
@@ -129,20 +119,13 @@ class OpsgenieChannel:
         )
 
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        answer = _json(reply.body)
-        if 200 <= reply.status < 300:
-            request_id = str(answer.get("requestId") or "")
-            refs = {"requestId": request_id} if request_id else {}
-            return Verdict(Outcome.DELIVERED, "Opsgenie queued the request", refs=refs)
-        if reply.status == 429:
-            return Verdict(Outcome.RETRY, "Opsgenie is rate limiting (HTTP 429)", retry_after_header(reply.headers))
-        if reply.status >= 500:
-            return Verdict(Outcome.RETRY, f"Opsgenie answered HTTP {reply.status}", retry_after_header(reply.headers))
-        detail = str(answer.get("message") or reply.body.decode("utf-8", "replace").strip())
-        detail = redact(detail, request.secret_values)[:REASON_CHARS]
-        return Verdict(
-            Outcome.FAILED, f"Opsgenie refused the request: {detail or 'no reason given'} (HTTP {reply.status})"
+        answer = json_object(reply.body)
+        request_id = str(answer.get("requestId") or "")
+        queued = Verdict(
+            Outcome.DELIVERED, "Opsgenie queued the request", refs={"requestId": request_id} if request_id else {}
         )
+        said = vendor_said(str(answer.get("message") or body_text(reply.body)), request.secret_values)
+        return classify(reply, WORDING, queued, said=said)
 
 
 def alias(view: IncidentView) -> str:
@@ -159,11 +142,11 @@ def create_alert(notice: Notice, view: IncidentView) -> dict[str, Any]:
         lines += ["", "Diagnostics:", view.diagnostics]
     lines += ["", "Take over:", *view.commands]
     body: dict[str, Any] = {
-        "message": _clip(f"[{view.severity}] {view.title}", MESSAGE_CHARS),
+        "message": clip(f"[{view.severity}] {view.title}", MESSAGE_CHARS),
         "alias": alias(view),
-        "description": _clip("\n".join(lines), DESCRIPTION_CHARS),
+        "description": clip("\n".join(lines), DESCRIPTION_CHARS),
         "priority": PRIORITIES.get(view.severity, DEFAULT_PRIORITY),
-        "entity": _clip(view.where, ENTITY_CHARS),
+        "entity": clip(view.where, ENTITY_CHARS),
         "source": SOURCE,
         "tags": tags(view),
         "details": details(view),
@@ -206,18 +189,6 @@ def details(view: IncidentView) -> dict[str, str]:
 
 def _responder(name: str) -> dict[str, str]:
     return {"type": "user", "username": name}
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 # -- the outgoing webhook (Opsgenie → onduty) ---------------------------------------

@@ -35,18 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from onduty.domain.notify.channel import (
-    Credentials,
-    InvalidConfig,
-    Kind,
-    Notice,
-    Outcome,
-    Reply,
-    Request,
-    Verdict,
-    redact,
-    retry_after_header,
-)
+from onduty.domain.notify.channel import Credentials, InvalidConfig, Kind, Notice, Outcome, Reply, Request, Verdict
+from onduty.domain.notify.http import Wording, body_text, classify, clip, json_object, vendor_said
 from onduty.domain.notify.view import ActionLine, IncidentView
 from onduty.domain.times import rfc3339
 
@@ -60,12 +50,17 @@ DEDUP_KEY_CHARS = 255
 SOURCE_CHARS = 255
 # PagerDuty caps an event at 512 KB; custom_details is where a large one would come from.
 MAX_EVENT_BYTES = 512 * 1024
-REASON_CHARS = 200
 CLIENT = "onduty"
 
 # onduty's severities are PagerDuty's; anything unknown pages as a warning rather than not at all.
 SEVERITIES = {"critical": "critical", "error": "error", "warning": "warning", "info": "info"}
 TRIGGER = frozenset({Kind.OPENED, Kind.PAGE, Kind.ESCALATED, Kind.APPROVAL_NEEDED, Kind.UNACKNOWLEDGED})
+WORDING = Wording(
+    limited="PagerDuty is throttling events (HTTP {status})",
+    failing="PagerDuty answered HTTP {status}",
+    refused="PagerDuty refused the event: {said} (HTTP {status})",
+    unexplained="no reason given",
+)
 
 
 class PagerDutyChannel:
@@ -116,23 +111,13 @@ class PagerDutyChannel:
         )
 
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        answer = _json(reply.body)
-        if 200 <= reply.status < 300:
-            key = str(answer.get("dedup_key") or "")
-            return Verdict(Outcome.DELIVERED, "PagerDuty queued the event", refs={"dedupKey": key} if key else {})
-        if reply.status == 429:
-            return Verdict(
-                Outcome.RETRY, "PagerDuty is throttling events (HTTP 429)", retry_after_header(reply.headers)
-            )
-        if reply.status >= 500:
-            return Verdict(Outcome.RETRY, f"PagerDuty answered HTTP {reply.status}", retry_after_header(reply.headers))
+        answer = json_object(reply.body)
+        key = str(answer.get("dedup_key") or "")
+        queued = Verdict(Outcome.DELIVERED, "PagerDuty queued the event", refs={"dedupKey": key} if key else {})
         errors = answer.get("errors")
         detail = "; ".join(str(e) for e in errors) if isinstance(errors, list) and errors else answer.get("message")
-        detail = redact(str(detail or reply.body.decode("utf-8", "replace").strip()), request.secret_values)
-        return Verdict(
-            Outcome.FAILED,
-            f"PagerDuty refused the event: {detail[:REASON_CHARS] or 'no reason given'} (HTTP {reply.status})",
-        )
+        said = vendor_said(str(detail or body_text(reply.body)), request.secret_values)
+        return classify(reply, WORDING, queued, said=said)
 
 
 def dedup_key(view: IncidentView) -> str:
@@ -143,8 +128,8 @@ def dedup_key(view: IncidentView) -> str:
 
 def trigger_event(routing_key: str, notice: Notice, view: IncidentView) -> dict[str, Any]:
     payload: dict[str, Any] = {
-        "summary": _clip(f"[{view.severity}] {view.title} in {view.where}: {notice.message}", SUMMARY_CHARS),
-        "source": _clip(view.where or "onduty", SOURCE_CHARS),
+        "summary": clip(f"[{view.severity}] {view.title} in {view.where}: {notice.message}", SUMMARY_CHARS),
+        "source": clip(view.where or "onduty", SOURCE_CHARS),
         "severity": SEVERITIES.get(view.severity, "warning"),
         "group": view.namespace,
         "custom_details": custom_details(notice, view),
@@ -172,8 +157,8 @@ def trigger_event(routing_key: str, notice: Notice, view: IncidentView) -> dict[
 def change_event(routing_key: str, notice: Notice, view: IncidentView) -> dict[str, Any]:
     """A change event: "onduty restarted Deployment/web" shows next to the incident."""
     payload: dict[str, Any] = {
-        "summary": _clip(f"onduty: {notice.message} ({view.namespace}/{view.name})", SUMMARY_CHARS),
-        "source": _clip(view.where or "onduty", SOURCE_CHARS),
+        "summary": clip(f"onduty: {notice.message} ({view.namespace}/{view.name})", SUMMARY_CHARS),
+        "source": clip(view.where or "onduty", SOURCE_CHARS),
         "custom_details": {
             "incident": f"{view.namespace}/{view.name}",
             "dedupKey": dedup_key(view),
@@ -212,18 +197,6 @@ def custom_details(notice: Notice, view: IncidentView) -> dict[str, Any]:
 
 def _action(action: ActionLine) -> dict[str, str]:
     return {"action": action.action, "state": action.state, "target": action.target, "message": action.message}
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 # -- V3 webhooks (PagerDuty → onduty) ----------------------------------------------

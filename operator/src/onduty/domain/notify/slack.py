@@ -45,10 +45,10 @@ from onduty.domain.notify.channel import (
     Reply,
     Request,
     Verdict,
-    redact,
     retry_after_header,
     url_secrets,
 )
+from onduty.domain.notify.http import Wording, body_text, classify, secret_url, vendor_said
 from onduty.domain.notify.view import IncidentView
 
 API_URL = "https://slack.com/api"
@@ -72,8 +72,6 @@ TEXT_CHARS = 3000
 CHANNEL_CHARS = 80
 # Slack signs interaction callbacks; a request older than this is a replay (Slack's advice).
 SIGNATURE_TOLERANCE_SECONDS = 300
-# How much of a vendor error body goes into a verdict's reason.
-REASON_CHARS = 200
 
 ACK_ACTION = "onduty_ack"
 APPROVE_ACTION = "onduty_approve"
@@ -82,6 +80,9 @@ THREADED = frozenset({Kind.PAGE, Kind.ESCALATED, Kind.APPROVAL_NEEDED, Kind.RESO
 # Web API errors that a later attempt may get past; every other error is final.
 RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 METADATA_EVENT = "onduty_incident"
+# An incoming webhook posts a message; the bot's Web API answers calls.
+WEBHOOK_WORDING = Wording.chat("Slack", "message")
+API_WORDING = Wording.chat("Slack", "call")
 
 _EMOJI = {"critical": ":red_circle:", "error": ":large_orange_circle:", "warning": ":large_yellow_circle:"}
 _PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
@@ -101,9 +102,7 @@ class SlackChannel:
         if not self.api_url.startswith(("https://", "http://")):
             raise InvalidConfig(f"slack.apiURL: {self.api_url!r} is not an http(s) URL")
         if self.mode == "webhook":
-            self._webhook_url = credentials.get("webhookURL")
-            if not self._webhook_url.startswith(("https://", "http://")):
-                raise InvalidConfig("slack: the Secret's webhookURL is not an http(s) URL")
+            self._webhook_url = secret_url(credentials, "webhookURL", kind="slack")
             self._token = ""
             self.channel = ""
         else:
@@ -172,21 +171,13 @@ class SlackChannel:
 
     # -- verdicts ------------------------------------------------------------------
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        if reply.status == 429:
-            return Verdict(Outcome.RETRY, "Slack is rate limiting (HTTP 429)", retry_after_header(reply.headers))
-        if reply.status >= 500:
-            return Verdict(Outcome.RETRY, f"Slack answered HTTP {reply.status}", retry_after_header(reply.headers))
-        error = _body_text(reply.body, request.secret_values)
+        said = vendor_said(body_text(reply.body), request.secret_values)
         if self.mode == "webhook":
-            if 200 <= reply.status < 300:
-                return Verdict(Outcome.DELIVERED, "Slack accepted the message")
-            return Verdict(
-                Outcome.FAILED, f"Slack refused the message: {error or 'no reason given'} (HTTP {reply.status})"
-            )
-        if not 200 <= reply.status < 300:
-            return Verdict(
-                Outcome.FAILED, f"Slack refused the call: {error or 'no reason given'} (HTTP {reply.status})"
-            )
+            return classify(reply, WEBHOOK_WORDING, Verdict(Outcome.DELIVERED, "Slack accepted the message"), said=said)
+        return classify(reply, API_WORDING, lambda: self._answered(request, reply), said=said)
+
+    def _answered(self, request: Request, reply: Reply) -> Verdict:
+        """A Web API call answered 2xx, which is not yet success: the body says (``ok``, ``error``)."""
         try:
             answer = json.loads(reply.body)
         except ValueError:
@@ -194,7 +185,7 @@ class SlackChannel:
         if not isinstance(answer, dict):
             return Verdict(Outcome.FAILED, "Slack's answer was not a JSON object")
         if answer.get("ok") is not True:
-            code = redact(str(answer.get("error") or "unknown_error"), request.secret_values)[:REASON_CHARS]
+            code = vendor_said(str(answer.get("error") or "unknown_error"), request.secret_values)
             if code in RETRYABLE_ERRORS:
                 return Verdict(Outcome.RETRY, f"Slack answered {code}", retry_after_header(reply.headers))
             return Verdict(Outcome.FAILED, f"Slack refused the call: {code}")
@@ -315,11 +306,6 @@ def clip(text: str, limit: int) -> str:
         return text
     cut = _PARTIAL_ENTITY.sub("", text[: limit - 1])  # never leave half an &amp;
     return cut + "…"
-
-
-def _body_text(body: bytes, secrets: tuple[str, ...]) -> str:
-    text = body.decode("utf-8", "replace").strip()
-    return redact(text, secrets)[:REASON_CHARS]
 
 
 # -- interactive callbacks ---------------------------------------------------------

@@ -35,21 +35,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from onduty.domain.notify.channel import (
-    Credentials,
-    InvalidConfig,
-    Notice,
-    Outcome,
-    Reply,
-    Request,
-    Verdict,
-    redact,
-    retry_after_header,
-)
-from onduty.domain.notify.http import base_url, decode_json, shown
+from onduty.domain.notify.channel import Credentials, InvalidConfig, Notice, Outcome, Reply, Request, Verdict, redact
+from onduty.domain.notify.http import Wording, base_url, classify, json_object
 from onduty.domain.notify.public import public_body, public_name, public_status
 from onduty.domain.notify.view import IncidentView
 from onduty.domain.severity import LEVELS
+from onduty.domain.specs import shown
 
 KIND = "statuspage"
 DEFAULT_URL = "https://api.statuspage.io/v1"
@@ -75,6 +66,13 @@ IMPACT_BY_SEVERITY: Mapping[str, str] = {"critical": "critical", "error": "major
 # Ids that go into URL paths: Statuspage's are 12 lower-case alphanumerics;
 # this admits any id-shaped token and nothing that could change the path.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Over its limit Statuspage still answers 420 (the code integrations were built on) as well as 429.
+LIMIT_STATUSES = (420, 429)
+WORDING = Wording(
+    limited="Statuspage is rate limiting ({status}).",
+    failing="Statuspage failed ({status}){said}.",
+    refused="Statuspage refused the request ({status}){said}.",
+)
 
 
 class StatuspageChannel:
@@ -166,34 +164,28 @@ class StatuspageChannel:
         )
 
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        sent = (request.json or {}).get("incident") or {}
-        status = str(sent.get("status", ""))
-        if 200 <= reply.status < 300:
-            if request.method != "POST":
-                return Verdict(Outcome.DELIVERED, f"Statuspage incident is now {status}.", refs={STATUS_REF: status})
-            body = decode_json(reply.body)
-            incident_id = body.get("id") if isinstance(body, dict) else None
-            if not isinstance(incident_id, str) or not ID_PATTERN.match(incident_id):
-                # Retrying would open a second public incident; a human has to look.
-                return Verdict(
-                    Outcome.FAILED,
-                    f"Statuspage answered {reply.status} without a usable incident id ({shown(incident_id)}).",
-                )
-            return Verdict(
-                Outcome.DELIVERED,
-                f"Statuspage incident {incident_id} opened as {status}.",
-                refs={INCIDENT_REF: incident_id, STATUS_REF: status},
-            )
         said = redact(_vendor_message(reply.body), request.secret_values)
-        if reply.status in (420, 429):
-            return Verdict(
-                Outcome.RETRY, f"Statuspage is rate limiting ({reply.status}).", retry_after_header(reply.headers)
-            )
-        if reply.status >= 500:
-            return Verdict(
-                Outcome.RETRY, f"Statuspage failed ({reply.status}){said}.", retry_after_header(reply.headers)
-            )
-        return Verdict(Outcome.FAILED, f"Statuspage refused the request ({reply.status}){said}.")
+        return classify(reply, WORDING, lambda: _delivered(request, reply), said=said, limit_statuses=LIMIT_STATUSES)
+
+
+def _delivered(request: Request, reply: Reply) -> Verdict:
+    """A 2xx to a create or an update: the status now public, and a new incident's id to remember."""
+    sent = (request.json or {}).get("incident") or {}
+    status = str(sent.get("status", ""))
+    if request.method != "POST":
+        return Verdict(Outcome.DELIVERED, f"Statuspage incident is now {status}.", refs={STATUS_REF: status})
+    incident_id = json_object(reply.body).get("id")
+    if not isinstance(incident_id, str) or not ID_PATTERN.match(incident_id):
+        # Retrying would open a second public incident; a human has to look.
+        return Verdict(
+            Outcome.FAILED,
+            f"Statuspage answered {reply.status} without a usable incident id ({shown(incident_id)}).",
+        )
+    return Verdict(
+        Outcome.DELIVERED,
+        f"Statuspage incident {incident_id} opened as {status}.",
+        refs={INCIDENT_REF: incident_id, STATUS_REF: status},
+    )
 
 
 def _component_statuses(value: object) -> Mapping[str, str]:
@@ -231,8 +223,8 @@ def _path_id(value: object, field: str) -> str:
 
 def _vendor_message(body: bytes) -> str:
     """What the vendor said, as ': <text>' on one line, or '' when it said nothing usable."""
-    data = decode_json(body)
-    said: Any = data.get("error") or data.get("message") or data.get("errors") if isinstance(data, dict) else None
+    data = json_object(body)
+    said: Any = data.get("error") or data.get("message") or data.get("errors")
     if isinstance(said, list):
         said = "; ".join(str(s) for s in said)
     if not isinstance(said, str) or not said.strip():

@@ -20,18 +20,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from onduty.domain.notify.channel import (
-    Credentials,
-    InvalidConfig,
-    Notice,
-    Outcome,
-    Reply,
-    Request,
-    Verdict,
-    redact,
-    retry_after_header,
-    url_secrets,
-)
+from onduty.domain.notify.channel import Credentials, Notice, Outcome, Reply, Request, Verdict, url_secrets
+from onduty.domain.notify.http import Wording, body_text, classify, clip, secret_url, vendor_said
 from onduty.domain.notify.view import IncidentView
 
 CARD_VERSION = "1.4"
@@ -42,7 +32,7 @@ TITLE_CHARS = 300
 TEXT_CHARS = 2000
 # Adaptive Card actions beyond a handful are folded into "..." on narrow clients.
 MAX_LINKS = 6
-REASON_CHARS = 200
+WORDING = Wording.chat("Teams", "card")
 
 # TextBlock colours: Attention is red, Warning amber, Good green, Accent blue.
 _COLOR = {"critical": "Attention", "error": "Attention", "warning": "Warning"}
@@ -58,9 +48,7 @@ class TeamsChannel:
     kind = "teams"
 
     def __init__(self, settings: Mapping[str, Any], credentials: Credentials) -> None:
-        self._url = credentials.get("webhookURL")
-        if not self._url.startswith(("https://", "http://")):
-            raise InvalidConfig("teams: the Secret's webhookURL is not an http(s) URL")
+        self._url = secret_url(credentials, "webhookURL", kind="teams")
 
     def __repr__(self) -> str:
         return "TeamsChannel()"
@@ -80,14 +68,8 @@ class TeamsChannel:
         return [request][index:]
 
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        if 200 <= reply.status < 300:
-            return Verdict(Outcome.DELIVERED, "Teams accepted the card")
-        if reply.status == 429:
-            return Verdict(Outcome.RETRY, "Teams is rate limiting (HTTP 429)", retry_after_header(reply.headers))
-        if reply.status >= 500:
-            return Verdict(Outcome.RETRY, f"Teams answered HTTP {reply.status}", retry_after_header(reply.headers))
-        detail = redact(reply.body.decode("utf-8", "replace").strip(), request.secret_values)[:REASON_CHARS]
-        return Verdict(Outcome.FAILED, f"Teams refused the card: {detail or 'no reason given'} (HTTP {reply.status})")
+        said = vendor_said(body_text(reply.body), request.secret_values)
+        return classify(reply, WORDING, Verdict(Outcome.DELIVERED, "Teams accepted the card"), said=said)
 
 
 def card(notice: Notice, view: IncidentView) -> dict[str, Any]:
@@ -151,14 +133,8 @@ def _text(
     color: str = "",
     font: str = "",
 ) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "TextBlock", "text": _clip(text if escaped else escape(text), limit), "wrap": True}
+    block: dict[str, Any] = {"type": "TextBlock", "text": clip(text if escaped else escape(text), limit), "wrap": True}
     for key, value in (("size", size), ("weight", weight), ("color", color), ("fontType", font)):
         if value:
             block[key] = value
     return block
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1] + "…"

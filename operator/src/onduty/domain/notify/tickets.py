@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from onduty.domain.notify.channel import Kind, Notice
+from onduty.domain.notify.http import clip
 from onduty.domain.notify.view import IncidentView
 from onduty.domain.times import rfc3339
 
@@ -228,7 +229,3 @@ def _code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"

@@ -35,18 +35,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from onduty.domain.notify.channel import (
-    Credentials,
-    InvalidConfig,
-    Notice,
-    Outcome,
-    Reply,
-    Request,
-    Verdict,
-    redact,
-    retry_after_header,
-    url_secrets,
-)
+from onduty.domain.notify.channel import Credentials, Notice, Outcome, Reply, Request, Verdict, url_secrets
+from onduty.domain.notify.http import Wording, body_text, classify, secret_url, vendor_said
 from onduty.domain.notify.view import IncidentView
 from onduty.domain.times import rfc3339
 
@@ -59,8 +49,14 @@ SIGNATURE_PREFIX = "sha256="
 # Five minutes, as Slack and Stripe: long enough for clock skew and a slow proxy,
 # short enough that a captured request is useless soon after.
 SIGNATURE_TOLERANCE_SECONDS = 300
-REASON_CHARS = 200
+# Besides 5xx: a receiver timing out on our request, too early, or rate limiting.
 RETRYABLE = frozenset({408, 425, 429})
+WORDING = Wording(
+    limited="the webhook answered HTTP {status}",
+    failing="the webhook answered HTTP {status}",
+    refused="the webhook refused the notice: {said} (HTTP {status})",
+    unexplained="no reason given",
+)
 
 
 class WebhookChannel:
@@ -69,9 +65,7 @@ class WebhookChannel:
     kind = "webhook"
 
     def __init__(self, settings: Mapping[str, Any], credentials: Credentials) -> None:
-        self._url = credentials.get("url")
-        if not self._url.startswith(("https://", "http://")):
-            raise InvalidConfig("webhook: the Secret's url is not an http(s) URL")
+        self._url = secret_url(credentials, "url", kind="webhook")
         self._secret = credentials.get("signingSecret")
 
     def __repr__(self) -> str:
@@ -99,16 +93,9 @@ class WebhookChannel:
         return [request][index:]
 
     def verdict(self, request: Request, reply: Reply) -> Verdict:
-        if 200 <= reply.status < 300:
-            return Verdict(Outcome.DELIVERED, f"the webhook answered HTTP {reply.status}")
-        if reply.status in RETRYABLE or reply.status >= 500:
-            return Verdict(
-                Outcome.RETRY, f"the webhook answered HTTP {reply.status}", retry_after_header(reply.headers)
-            )
-        detail = redact(reply.body.decode("utf-8", "replace").strip(), request.secret_values)[:REASON_CHARS]
-        return Verdict(
-            Outcome.FAILED, f"the webhook refused the notice: {detail or 'no reason given'} (HTTP {reply.status})"
-        )
+        delivered = Verdict(Outcome.DELIVERED, f"the webhook answered HTTP {reply.status}")
+        said = vendor_said(body_text(reply.body), request.secret_values)
+        return classify(reply, WORDING, delivered, said=said, limit_statuses=RETRYABLE)
 
 
 def payload(notice: Notice, view: IncidentView) -> dict[str, Any]:
