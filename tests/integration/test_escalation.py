@@ -256,7 +256,8 @@ def test_an_acknowledgement_stops_the_pages_and_tells_the_pager(cluster, namespa
 
 
 def test_a_killed_operator_keeps_the_deadline_and_pages_nobody_twice(cluster, namespace, vendors, operator_factory):
-    _apply(cluster, _policy(namespace, primary_timeout="8s"))
+    # Long enough that the primary's page is recorded, and onduty killed, well before the deadline.
+    _apply(cluster, _policy(namespace, primary_timeout="20s"))
     operator = operator_factory(extra_args=ALLOW_LOOPBACK).start()
     _fire(operator, namespace, starts_at=datetime.now(UTC))
     wait_for(lambda: vendors.pages(PRIMARY_KEY), timeout=60, what="the primary to be paged")
@@ -271,9 +272,12 @@ def test_a_killed_operator_keeps_the_deadline_and_pages_nobody_twice(cluster, na
     )
     deadline = parse_time(_escalation(incident)["nextAt"])
     operator.kill()  # SIGKILL mid-wait: nothing in memory survives
+    assert datetime.now(UTC) < deadline, "the test was too slow to kill onduty before the deadline"
 
     # Down past the deadline; the new process finds it passed and pages the secondary once, late.
-    wait_for(lambda: datetime.now(UTC) > deadline, timeout=30, what="the deadline to pass while onduty is down")
+    # Down a while past the deadline (a second late or less is on time: nextAt is kept to the second).
+    down_until = deadline + timedelta(seconds=5)
+    wait_for(lambda: datetime.now(UTC) > down_until, timeout=40, what="the deadline to pass while onduty is down")
     operator.start()
     wait_for(lambda: vendors.pages(SECONDARY_KEY), timeout=60, what="the secondary to be paged after the restart")
     late = _incident(cluster, namespace, lambda i: _escalation(i).get("level") == 1, "level 1 recorded")

@@ -372,8 +372,6 @@ current-context: c
 @pytest.mark.parametrize(
     "argv",
     [
-        ["run", "--bridge-port", "19098"],
-        ["bridge", "--bridge-port", "19098"],
         ["approve", "some-incident"],
         ["reject", "some-incident"],
         ["ack", "some-incident"],
@@ -385,11 +383,8 @@ current-context: c
 def test_an_unreachable_api_server_is_one_line_and_exit_status_1(
     argv: list[str], unreachable_kubeconfig: Path, tmp_path: Path
 ) -> None:
-    token = tmp_path / "token"
-    token.write_text("token\n")
-    extra = ["--bridge-token-file", str(token)] if argv[0] in ("run", "bridge") else []
-
-    result = onduty_cli(*argv, *extra, "--kubeconfig", str(unreachable_kubeconfig))
+    # (`run` and `bridge` start anyway: tests/integration/test_bridge.py shows the bridge answering 503.)
+    result = onduty_cli(*argv, "--kubeconfig", str(unreachable_kubeconfig))
 
     assert result.returncode == 1
     line = one_line(result)

@@ -239,3 +239,21 @@ def test_the_record_of_notices_stays_bounded_without_forgetting_what_could_recur
     assert len(kept) == escalation.NOTIFIED_LIMIT
     assert set(steady) <= set(kept) and "ack-expired/def" in kept  # the current expired ack is remembered
     assert churn[0] not in kept and churn[699] in kept  # the oldest one-off keys went first
+
+
+@pytest.mark.parametrize(
+    ("status", "settled"),
+    [
+        ({"phase": "Resolved"}, True),  # never escalated (no policy, or resolved long ago)
+        ({"phase": "Resolved", "escalation": {"state": "Resolved"}, "notifications": [{"state": "Delivered"}]}, True),
+        ({"phase": "Resolved", "escalation": {"state": "Escalating"}}, False),  # resolved while onduty was down
+        ({"phase": "Resolved", "escalation": {"state": "Resolved"}, "notifications": [{"state": "Sending"}]}, False),
+        ({"phase": "Escalated"}, False),
+    ],
+)
+def test_only_incidents_with_nothing_left_to_do_are_skipped_after_a_restart(
+    status: dict[str, Any], settled: bool
+) -> None:
+    from onduty.handlers import escalation as handlers
+
+    assert handlers.settled({"status": status}) is settled

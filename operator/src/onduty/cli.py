@@ -506,7 +506,7 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
             log.info("watching namespaces %s", ", ".join(config.watch_namespaces))
     if bridge:
         _check_listening(args.bridge_host, args.bridge_port)
-    cluster = _connect(args)
+    cluster = _connect(args, serving=True)
     try:
         asyncio.run(serve(cluster, options))
     except KeyboardInterrupt:
@@ -517,12 +517,14 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
     return 0
 
 
-def _connect(args: argparse.Namespace) -> Cluster:
+def _connect(args: argparse.Namespace, *, serving: bool = False) -> Cluster:
     """A client for the API server the kubeconfig names, which answered once.
 
-    An unusable kubeconfig is a usage error; an API server that does not answer
-    is a failure at run time, reported before anything starts rather than as
-    the operator's endless retries.
+    An unusable kubeconfig is a usage error. For a one-shot command an API
+    server that does not answer is a failure, reported in one line. ``onduty
+    run`` and ``onduty bridge`` start anyway and say so: the bridge must answer
+    503 while the API server is away, so Alertmanager keeps the alerts and
+    retries, and the operator reconnects by itself.
     """
     kubeconfig = args.kubeconfig
     named = f"{_source('--kubeconfig', kubeconfig)} {kubeconfig}" if kubeconfig else "the default kubeconfig"
@@ -541,6 +543,13 @@ def _connect(args: argparse.Namespace) -> Cluster:
     try:
         cluster.request("GET", "/version")
     except ApiUnavailable as error:
+        if serving:
+            log.warning(
+                "cannot reach the API server at %s yet (%s); starting anyway: the bridge answers 503 until it can",
+                redact_url(api.configuration.host),
+                _reason(error),
+            )
+            return cluster
         raise CommandFailed(
             f"cannot reach the API server at {redact_url(api.configuration.host)} ({named}): {_reason(error)}"
         ) from error

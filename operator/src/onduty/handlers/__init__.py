@@ -251,6 +251,9 @@ def build_registry() -> kopf.OperatorRegistry:
         machinery = memo.get("escalation")
         if not isinstance(machinery, escalation.Machinery) or namespace is None:
             return
-        machinery.incident_event(namespace, name, deleted=event.get("type") == "DELETED")
+        deleted = event.get("type") == "DELETED"
+        machinery.incident_event(
+            namespace, name, deleted=deleted, settled=escalation.settled(event.get("object") or {})
+        )
 
     return registry

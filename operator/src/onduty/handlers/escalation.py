@@ -30,7 +30,7 @@ from onduty.domain.times import rfc3339
 from onduty.handlers.events import post
 from onduty.handlers.runtime import Runtime
 from onduty.services.deadlines import Deadlines
-from onduty.services.escalation import Deliveries, Escalation, Metrics, PolicyEntry
+from onduty.services.escalation import OPEN_STATES, Deliveries, Escalation, Metrics, PolicyEntry
 
 
 @dataclass
@@ -47,10 +47,11 @@ class Machinery:
     # incidents (or at startup, after their first events) looks at them again.
     known: dict[str, set[str]] = dataclasses.field(default_factory=dict)
 
-    def incident_event(self, namespace: str, name: str, *, deleted: bool) -> None:
+    def incident_event(self, namespace: str, name: str, *, deleted: bool, settled: bool = False) -> None:
         if self.task is None:
             self.task = asyncio.create_task(self.deadlines.run(), name="escalation deadlines")
-        if deleted:
+        if deleted or settled:
+            # Gone, or resolved with everything told: nothing will happen to it again.
             self.known.get(namespace, set()).discard(name)
             self.deadlines.forget((namespace, name))
             return
@@ -99,6 +100,21 @@ def start(runtime: Runtime, policies: dict[str, dict[str, PolicyEntry]]) -> Mach
 
     deadlines = Deadlines(work)
     return Machinery(deadlines, deliveries, service, transport, config.global_namespace)
+
+
+def settled(incident: Mapping[str, Any]) -> bool:
+    """Resolved, escalation closed (or never begun) and no message still to send: no need to look again.
+
+    A restarted operator receives a watch event for every incident; this spares
+    it a read of each resolved one.
+    """
+    status = incident.get("status") or {}
+    if status.get("phase") != "Resolved":
+        return False
+    state = (status.get("escalation") or {}).get("state")
+    if state not in (None, "Resolved"):
+        return False
+    return not any(n.get("state") in OPEN_STATES for n in status.get("notifications") or [])
 
 
 def policy_entry(name: str, spec: Mapping[str, Any]) -> PolicyEntry:
