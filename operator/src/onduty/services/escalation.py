@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,10 @@ Now = Callable[[], datetime]
 # are what stops a notice from being sent twice).
 NOTIFICATIONS_LIMIT = 200
 OPEN_STATES = ("Pending", "Sending", "Unknown")
+# A delivery that failed on the API server's side (not the vendor's) is tried again this
+# many times, after 5 s, 10 s, 20 s, ... (jittered): never a tight loop.
+RETRY_JOB_TIMES = 5
+RETRY_JOB_BASE = 5.0
 
 
 def _now() -> datetime:
@@ -328,6 +333,7 @@ class Deliveries:
         self._queues: dict[str, asyncio.Queue[Job]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._queued: set[tuple[str, str, str]] = set()
+        self._failures: dict[tuple[str, str, str], int] = {}
 
     def enqueue(self, job: Job) -> None:
         ident = (job.namespace, job.name, job.key)
@@ -352,14 +358,31 @@ class Deliveries:
     async def _work(self, queue: asyncio.Queue[Job]) -> None:
         while True:
             job = await queue.get()
+            ident = (job.namespace, job.name, job.key)
             try:
                 await self._one(job)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("delivery %s of %s/%s failed unexpectedly", job.key, job.namespace, job.name)
+            except NotFound:
+                self._failures.pop(ident, None)  # the incident is gone: nothing to tell any more
+            except Exception as e:
+                # The API server failed us (the record stays Pending or Sending): try again later, calmly,
+                # a few times; a restarted operator picks up whatever is still open.
+                failures = self._failures.get(ident, 0) + 1
+                self._failures[ident] = failures
+                log.warning("delivery %s of %s/%s failed (%s), try %d", job.key, job.namespace, job.name, e, failures)
+                if failures < RETRY_JOB_TIMES:
+                    delay = random.uniform(0.5, 1.0) * min(60.0, RETRY_JOB_BASE * 2 ** (failures - 1))
+                    asyncio.get_running_loop().call_later(delay, self._retry, job)
+                else:
+                    self._failures.pop(ident, None)
+            else:
+                self._failures.pop(ident, None)
             finally:
-                self._queued.discard((job.namespace, job.name, job.key))
+                self._queued.discard(ident)
+
+    def _retry(self, job: Job) -> None:
+        self.enqueue(job)
 
     async def _one(self, job: Job) -> None:
         notifier_namespace, notifier_name = job.notifier.split("/", 1)
