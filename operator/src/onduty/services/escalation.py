@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import logging
 import random
@@ -177,6 +178,14 @@ class Escalation:
             add_records(status, _records(p.sends, policy_namespace, public, now))
             return p
 
+        # Most watch events change nothing for escalation: judge on what was just read, and only
+        # read-modify-write (with its own read, fenced by the resourceVersion) when something changes.
+        current = incident.get("status") or {}
+        draft = copy.deepcopy(current)
+        judged = mutate(draft, incident)
+        if draft == current:
+            self._deliver_open(incident)
+            return judged.wake_at
         obj, p = await asyncio.to_thread(self.cluster.update_status, "incidents", namespace, name, mutate)
         self.post(obj, list(p.entries))
         for entry in p.entries:
