@@ -111,9 +111,11 @@ def test_a_printed_command_for_an_action_not_waiting_changes_nothing(cluster, na
 
 
 def notes_commands(notes: str) -> list[str]:
-    """The command lines of rendered NOTES: lines starting with ``kubectl``, continuations joined, comments cut."""
+    """The command lines of rendered NOTES: lines starting with ``kubectl``, continuations joined, comments cut,
+    and a here-document (``<<'EOF'`` … ``EOF``) kept with its command, as bash reads it when pasted."""
     commands, current = [], ""
-    for line in notes.splitlines():
+    lines = iter(notes.splitlines())
+    for line in lines:
         text = line.strip()
         if not current and not text.startswith("kubectl "):
             continue
@@ -121,7 +123,16 @@ def notes_commands(notes: str) -> list[str]:
         if current.endswith("\\"):
             current = current[:-1]
             continue
-        commands.append(re.sub(r"\s{2,}#.*$", "", current).strip())
+        command = re.sub(r"\s{2,}#.*$", "", current).strip()
+        if command.endswith("<<'EOF'"):
+            indent = len(line) - len(line.lstrip())
+            body = []
+            for here in lines:
+                if here.strip() == "EOF":
+                    break
+                body.append(here[indent:])
+            command += "\n" + "\n".join(body) + "\nEOF"
+        commands.append(command)
         current = ""
     return commands
 
@@ -172,6 +183,15 @@ def test_every_command_in_the_chart_notes_does_what_it_says(
         }
         assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oncall"}]
 
+    def policy(out: str) -> None:
+        # The example policy, as printed; it names a namespace no test uses, and goes again at once.
+        try:
+            created = cluster.get_json("remediationpolicy.onduty.dev", "shop")
+            assert created["spec"]["allowedActions"] == ["rolloutRestart", "scale"], out
+            assert created["spec"]["scope"] == {"namespaces": ["shop"]}
+        finally:
+            cluster.kubectl("delete", "remediationpolicy.onduty.dev", "shop", "--ignore-not-found")
+
     def secret(_: str) -> None:
         data = cluster.get_json("secret", "onduty-bridge-token", "-n", namespace)["data"]
         assert len(data["token"]) > 40  # 32 random bytes in hex, base64-encoded
@@ -184,13 +204,14 @@ def test_every_command_in_the_chart_notes_does_what_it_says(
         "create rolebinding": bound,
         "onduty.dev/approve=": approved,
         "apply --server-side --force-conflicts": lambda out: ("runbooks.onduty.dev" in out) or pytest.fail(out),
+        "kind: RemediationPolicy": policy,
     }
     commands = notes_commands(notes)
     assert len(commands) == len(checks), commands
     for command in commands:
         for placeholder, value in placeholders.items():
             command = command.replace(placeholder, value)
-        assert "<" not in command, f"a placeholder the test does not know: {command}"
+        assert "<" not in command.replace("<<'EOF'", ""), f"a placeholder the test does not know: {command}"
         [check] = [c for key, c in checks.items() if key in command]
 
         result = run(cluster, command)
