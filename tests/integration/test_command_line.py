@@ -9,6 +9,9 @@ context's, as kubectl's is.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,3 +157,29 @@ def test_an_incident_not_in_the_kube_contexts_namespace_is_not_found(
     assert line.startswith("onduty: error: ")
     assert "/namespaces/default/" in line
     assert "onduty.dev/approve" not in annotations(cluster, namespace, name)
+
+
+def test_kubectl_runs_onduty_as_its_plugin(cluster, namespace: str, context_kubeconfig: Path) -> None:
+    """The install puts kubectl-onduty beside onduty: `kubectl onduty ...` is the same command, named as run."""
+    name = incident_with_action(cluster, namespace, **waiting(datetime.now(UTC) + timedelta(minutes=10)))
+    venv_bin = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{venv_bin}:{cluster.bin_dir}:{os.environ['PATH']}",
+        "KUBECONFIG": str(context_kubeconfig),
+    }
+    kubectl = str(cluster.bin_dir / "kubectl")
+
+    listed = subprocess.run([kubectl, "plugin", "list"], capture_output=True, text=True, env=env, timeout=60)
+    version = subprocess.run([kubectl, "onduty", "--version"], capture_output=True, text=True, env=env, timeout=60)
+    acked = subprocess.run([kubectl, "onduty", "ack", name], capture_output=True, text=True, env=env, timeout=60)
+    missing = subprocess.run(
+        [kubectl, "onduty", "ack", "nothing-here"], capture_output=True, text=True, env=env, timeout=60
+    )
+
+    assert str(venv_bin / "kubectl-onduty") in listed.stdout
+    assert version.stdout.startswith("kubectl onduty ")
+    assert (acked.returncode, acked.stderr) == (0, "")
+    assert annotations(cluster, namespace, name)["onduty.dev/acknowledged-by"] == ADMIN
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("kubectl onduty: error: ")

@@ -329,10 +329,10 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "onduty") -> argparse.ArgumentParser:
     """The command line; building it reads the environment's ``ONDUTY_*`` values but converts none of them."""
     parser = argparse.ArgumentParser(
-        prog="onduty", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -835,8 +835,10 @@ def _oncall(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` names; its exit status (2: a usage error, 1: a failure) with one line on stderr."""
+    # Installed twice: as onduty, and as kubectl-onduty, which kubectl runs for `kubectl onduty ...`.
+    prog = "kubectl onduty" if Path(sys.argv[0]).name == "kubectl-onduty" else "onduty"
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(prog).parse_args(argv)
         if args.command == "run":
             return _serve(args, operator=True, bridge=not args.no_bridge)
         if args.command == "bridge":
@@ -850,10 +852,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lint":
             return _lint(args.files)
     except StartupError as error:
-        print(f"onduty: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     except CommandFailed as error:
-        print(f"onduty: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
     return 2
 
