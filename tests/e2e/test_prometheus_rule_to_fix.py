@@ -365,7 +365,8 @@ def test_an_alertmanager_silence_holds_automation_until_it_expires(cluster, name
     )
     [entry] = [e for e in held["status"]["timeline"] if e["reason"] == "AutomationSilenced"]
     assert silence in entry["message"] and "alice" in entry["message"]
-    assert held["status"].get("actions", []) == []
+    [waiting] = held["status"]["actions"]  # recorded as held, not run
+    assert (waiting["state"], waiting["held"]["reason"], "startedAt" in waiting) == ("Pending", "Silenced", False)
     assert cluster.get_json("deployment", "web", "-n", namespace)["metadata"]["generation"] == generation
 
     # The step's condition needs a rate over its window: wait until Prometheus has one, so lifting

@@ -228,7 +228,9 @@ def test_pause_annotation_holds_automation_until_lifted(cluster, namespace, depl
         lambda i: any(e["reason"] == "AutomationPaused" for e in (i.get("status") or {}).get("timeline", [])),
         what="automation to report the pause",
     )
-    assert incident["status"].get("actions", []) == []
+    [waiting] = incident["status"]["actions"]  # recorded as waiting for the pause to be lifted, not run
+    assert (waiting["state"], waiting["held"]["reason"]) == ("Pending", "AutomationPaused")
+    assert "startedAt" not in waiting
     assert cluster.get_json("deployment", deployment, "-n", namespace)["metadata"]["generation"] == generation
 
     cluster.kubectl("annotate", "namespace", namespace, "onduty.dev/paused-")

@@ -161,6 +161,19 @@ def test_only_the_listed_namespace_is_remediated(setup: Setup, operator: Operato
 
     ignored = cluster.get_json("incident.onduty.dev", "ignored", "-n", setup.other)
     assert "status" not in ignored and not ignored["metadata"].get("finalizers")
+    # The chart's RBAC lets onduty post its Events (events.k8s.io), as onduty.
+    events = wait_for(
+        lambda: [
+            e
+            for e in cluster.get_json("events", "-n", setup.listed, "--field-selector", "involvedObject.name=served")[
+                "items"
+            ]
+            if e["reason"] == "RemediationSucceeded"
+        ],
+        timeout=30,
+        what="onduty's RemediationSucceeded Event",
+    )
+    assert events[0]["reportingComponent"] == "onduty.dev/operator"
     assert cluster.get_json("deployment", "web", "-n", setup.other)["metadata"]["generation"] == generation
 
 

@@ -55,6 +55,7 @@ from onduty.domain.notify.notifiers import REQUIRED_SETTINGS, parse_notifier
 from onduty.domain.oncall import parse_oncall_schedule
 from onduty.domain.policies import parse_policy
 from onduty.domain.runbooks import parse_runbook
+from onduty.domain.specs import CRON_FORM
 
 CRDS = {
     "Runbook": "onduty.dev_runbooks.yaml",
@@ -113,8 +114,8 @@ RUNBOOK: dict[str, Any] = {
                 "action": "scale",
                 "target": {"kind": "Deployment", "name": "web"},
                 "condition": {"expr": "sum(rate(errors_total[5m]))", "op": ">", "threshold": 0.05},
-                "replicas": 3,
-                "minReplicas": 1,
+                "replicas": 1,  # within the bounds at each of their minimums too
+                "minReplicas": 0,
                 "maxReplicas": 10,
                 "revertOnFailure": True,
                 "cooldown": "10m",
@@ -356,6 +357,14 @@ def _too_long(limit: int, pattern: str | None, like: Any) -> str:
         return "a" * (limit + 1)
 
 
+def _matched(schema: dict[str, Any]) -> str | None:
+    """The expression of a CEL rule ``self.matches('...')`` on the field, if it has one."""
+    for rule in schema.get("x-kubernetes-validations", []):
+        if found := re.fullmatch(r"self\.matches\('([^']*)'\)", rule["rule"]):
+            return found[1]
+    return None
+
+
 def _distinct_items(schema: dict[str, Any], first: Any, count: int) -> list[Any] | None:
     """``count`` items a list of this item schema accepts together, or None if there are not that many."""
     if schema.get("type") == "object":
@@ -383,17 +392,18 @@ def derived_cases(kind: str) -> list[Case]:
             case(path, "type", _with(base, path, lambda _: wrong), False)
         if "enum" in schema:
             case(path, "enum", _with(base, path, lambda _: "NotAnEnumValue"), False)
-        if "pattern" in schema:
-            bad = next(c for c in ("Bad_Value", "bad value", "-") if not re.search(schema["pattern"], c))
+        pattern = schema.get("pattern") or _matched(schema)  # a pattern, or a CEL rule that says it with examples
+        if pattern:
+            bad = next(c for c in ("Bad_Value", "bad value", "-") if not re.search(pattern, c))
             case(path, "pattern", _with(base, path, lambda _: bad), False)
         if schema.get("format") == "date-time":
             case(path, "format", _with(base, path, lambda _: "2026-13-01T00:00:00Z"), False)
         if "maxLength" in schema and "enum" not in schema:
-            limit, pattern = schema["maxLength"], schema.get("pattern")
+            limit = schema["maxLength"]
             case(path, "maxLength", _with(base, path, lambda old: _too_long(limit, pattern, old)), False)
             case(path, "maxLength-reached", _with(base, path, lambda old: _string(limit, pattern, old)), True)
         if schema.get("minLength", 0) > 0:
-            limit, pattern = schema["minLength"], schema.get("pattern")
+            limit = schema["minLength"]
             case(path, "minLength", _with(base, path, lambda _: "a" * (limit - 1)), False)
             case(path, "minLength-reached", _with(base, path, lambda old: _string(limit, pattern, old)), True)
         if "minimum" in schema:
@@ -460,6 +470,8 @@ def derived_cases(kind: str) -> list[Case]:
 # --- the table: CEL rules, and what a schema walk cannot derive ---------------------------------
 
 GO_DURATION = "must be at most 2562047h, the longest duration Kubernetes can hold"
+DURATION = "must be a duration such as 90s, 10m, 1h30m or 1d"
+CRON = f"must be {CRON_FORM}"
 SELECTOR_VALUES = "values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist"
 
 
@@ -567,6 +579,7 @@ LEVEL_TARGETS = "a level must name at least one of notifiers, users or schedules
 RULE_TARGETS = "a severity rule must name at least one of notifiers, users or schedules"
 POSITIVE = "must be longer than 0s and at most 2562047h"
 ONE_SOURCE = "a schedule needs at least one layer or an ical feed"
+TEMPLATE_KNOWN = "a template is {{ namespace }}, {{ workload.name }}, {{ workload.kind }} or {{ labels.NAME }}"
 WINDOW_ORDER = "end must be after start (a window across midnight is two: 22:00-24:00 and 00:00-06:00)"
 
 
@@ -598,7 +611,49 @@ TABLE = [
         False,
         "minReplicas must not exceed maxReplicas",
     ),
-    rb("minReplicas-equal-to-maxReplicas", runbook(step("scale", replicas=3, minReplicas=4, maxReplicas=4)), True),
+    rb("minReplicas-equal-to-maxReplicas", runbook(step("scale", replicas=4, minReplicas=4, maxReplicas=4)), True),
+    # Templates ({{ labels.pod }}): the names they may use, in PromQL (a CEL rule) and in name fields (a pattern).
+    rb(
+        "templates-known",
+        runbook(
+            step(
+                target={"kind": "Deployment", "name": "{{ labels.app }}-{{namespace}}"},
+                condition={
+                    "expr": 'sum(up{pod="{{ labels.pod }}", job=~"{{ workload.name }}"})',
+                    "op": ">",
+                    "threshold": 0,
+                },
+                verify={"promql": {"expr": 'up{node="{{ labels.node }}"}', "op": ">", "threshold": 0}},
+                release="{{ workload.name }}",
+            ),
+            diagnostics=(diagnostic("promql", expr='up{pod="{{ labels.pod }}"}'),),
+        ),
+        True,
+    ),
+    rb(
+        "template-typo-in-condition",
+        runbook(step(condition={"expr": 'up{pod="{{ lables.pod }}"}', "op": ">", "threshold": 0})),
+        False,
+        TEMPLATE_KNOWN,
+    ),
+    rb(
+        "template-typo-in-verify",
+        runbook(step(verify={"promql": {"expr": 'up{pod="{{ label.pod }}"}', "op": ">", "threshold": 0}})),
+        False,
+        TEMPLATE_KNOWN,
+    ),
+    rb(
+        "template-expression-in-diagnostic",
+        runbook(diagnostics=(diagnostic("promql", expr='up{pod="{{ labels.pod | upper }}"}'),)),
+        False,
+        TEMPLATE_KNOWN,
+    ),
+    rb("template-typo-in-target", runbook(step(target={"kind": "Deployment", "name": "{{ lables.app }}"})), False),
+    rb(
+        "template-in-namespace",
+        runbook(step("argoRollback", application="web", applicationNamespace="{{ namespace }}")),
+        False,
+    ),
     # A runbook's label selector.
     rb(
         "In-without-values",
@@ -685,6 +740,28 @@ TABLE = [
     rb("cooldown-beyond-go", runbook(step(cooldown="99999999999h")), False, GO_DURATION),
     rb("cooldown-just-beyond-the-limit", runbook(step(cooldown="2562047h1s")), False, GO_DURATION),
     rb("cooldown-at-the-limit", runbook(step(cooldown="2562047h")), True),
+    # Days, as people write them; the rest is Go's.
+    rb("cooldown-in-days", runbook(step(cooldown="1d12h")), True),
+    rb("cooldown-in-words", runbook(step(cooldown="5 minutes")), False, DURATION),
+    rb("cooldown-days-after-hours", runbook(step(cooldown="12h1d")), False, DURATION),
+    rb("cooldown-six-digits-of-days", runbook(step(cooldown="100000d")), False, DURATION),
+    rb("cooldown-days-beyond-go", runbook(step(cooldown="99999d2562047h")), False, GO_DURATION),
+    rb("range-a-week-in-days", runbook(diagnostics=(diagnostic("promql", expr="up", range="7d"),)), True),
+    rb(
+        "range-past-a-week-in-days",
+        runbook(diagnostics=(diagnostic("promql", expr="up", range="7d1s"),)),
+        False,
+        "range must be between 1s and 168h (7 days)",
+    ),
+    # A scale step's bounds agree with each other.
+    rb(
+        "replicas-above-max",
+        runbook(step("scale", replicas=5, maxReplicas=2)),
+        False,
+        "replicas must lie between minReplicas and maxReplicas",
+    ),
+    rb("replicas-below-min", runbook(step("scale", replicas=1, minReplicas=2)), False),
+    rb("replicas-within-bounds", runbook(step("scale", replicas=3, minReplicas=2, maxReplicas=4)), True),
     rb("healthy-within-beyond-go", runbook(step(verify={"rolloutHealthyWithin": "2562048h"})), False, GO_DURATION),
     rb(
         "metric-within-beyond-go",
@@ -787,6 +864,17 @@ TABLE = [
     rp("cron-step-of-100", window(cron="*/100 * * * *", duration="1h"), False),
     rp("cron-a-day-that-never-comes", window(cron="0 0 30 2 *", duration="1h"), False, onduty_only=NEVER_COMES),
     rp("cron-a-day-that-comes-in-leap-years", window(cron="0 0 29 2 *", duration="1h"), True),
+    rp("cron-day-name-in-words", window(cron="0 2 * * Sat", duration="2h"), False, CRON),
+    rp("cron-shorthand", window(cron="@daily", duration="2h"), False, CRON),
+    rp("window-duration-in-days", window(cron="0 2 * * 6", duration="1d"), True),
+    rp("cooldown-in-words", policy(cooldown="2 hours"), False, DURATION),
+    rp(
+        "blast-radius-unsatisfiable",
+        policy(blastRadius={"minAvailable": 5, "maxReplicas": 3}),
+        False,
+        "minAvailable must not exceed maxReplicas (no scale could satisfy both)",
+    ),
+    rp("blast-radius-equal-bounds", policy(blastRadius={"minAvailable": 3, "maxReplicas": 3}), True),
     # Time zones: IANA names, for a cron window only.
     rp("time-zone", window(cron="0 2 * * 6", duration="2h", timeZone="America/New_York"), True),
     rp("time-zone-utc", window(cron="0 2 * * 6", duration="2h", timeZone="UTC"), True),
@@ -847,6 +935,10 @@ TABLE = [
     ep("ackTimeout-of-a-millisecond", escalation(level(ackTimeout="1ms")), True),
     ep("ackTimeout-beyond-go", escalation(level(ackTimeout="2562048h")), False, POSITIVE),
     ep("ackTimeout-at-the-limit", escalation(level(ackTimeout="2562047h")), True),
+    ep("ackTimeout-in-days", escalation(level(ackTimeout="1d")), True),
+    ep("ackTimeout-in-words", escalation(level(ackTimeout="5 minutes")), False, DURATION),
+    ep("ackTimeout-zero-days", escalation(level(ackTimeout="0d")), False, POSITIVE),
+    ep("automationGrace-in-days", escalation(automationGrace="1d"), True),
     ep("acknowledgementTimeout-of-0s", escalation(acknowledgementTimeout="0m"), False, POSITIVE),
     ep("acknowledgementTimeout-beyond-go", escalation(acknowledgementTimeout="2562047h1s"), False, POSITIVE),
     ep("automationGrace-of-0s", escalation(automationGrace="0s"), True),  # page at once
@@ -939,6 +1031,20 @@ TABLE = [
     oc("empty-layers-no-feed", {"timeZone": "UTC", "layers": []}, False, ONE_SOURCE),
     oc("feed-only", {"timeZone": "UTC", "ical": {"configMapRef": {"name": "cal", "key": "a.ics"}}}, True),
     oc("restriction-empty", restriction("09:00", "09:00"), False, WINDOW_ORDER),
+    # Rotations and times of day: refused with examples, not the expression.
+    oc(
+        "rotation-in-words",
+        schedule(layer(rotation="1 week")),
+        False,
+        "must be whole weeks, days and hours in that order, such as 12h, 1d, 1w or 1w2d",
+    ),
+    oc("restriction-start-9am", restriction("9am", "17:00"), False, "must be a time of day HH:MM such as 09:00"),
+    oc(
+        "restriction-end-25",
+        restriction("09:00", "25:00"),
+        False,
+        "must be a time of day HH:MM such as 17:00, or 24:00 for the end of the day",
+    ),
     oc("restriction-across-midnight", restriction("22:00", "06:00"), False, WINDOW_ORDER),
     oc("restriction-to-midnight", restriction("22:00", "24:00"), True),
     oc("restriction-a-minute-long", restriction("09:00", "09:01"), True),

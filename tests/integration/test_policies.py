@@ -105,7 +105,7 @@ def test_policy_dry_run_switch_records_the_would_be_change(cluster, namespace, d
     assert generation(cluster, namespace) == before
 
 
-def test_change_freeze_denies_and_names_the_policy(cluster, namespace, deployment, operator):
+def test_a_change_freeze_holds_the_step_until_it_ends_and_names_the_policy(cluster, namespace, deployment, operator):
     apply(cluster, RUNBOOK, namespace)
     now = datetime.now(UTC)
     window = {
@@ -117,14 +117,19 @@ def test_change_freeze_denies_and_names_the_policy(cluster, namespace, deploymen
     name = policy(cluster, f"freeze-{namespace}", namespace, changeFreezes=[window])
     before = generation(cluster, namespace)
     fire(operator, namespace)
-    incident = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the denial")
+    incident = incident_where(cluster, namespace, lambda s: s.get("phase") == "Held", "the hold")
     [action] = incident["status"]["actions"]
-    assert (action["state"], action["reason"]) == ("Denied", "ChangeFreeze")
-    assert name in action["message"] and "peak traffic" in action["message"]
+    assert (action["state"], action["held"]["reason"], action["held"]["until"]) == (
+        "Pending",
+        "ChangeFreeze",
+        window["end"],
+    )
+    assert name in action["held"]["message"] and "peak traffic" in action["held"]["message"]
+    assert incident["status"]["waitingFor"] == f"Held: change freeze ends at {window['end']}"
     assert generation(cluster, namespace) == before
 
 
-def test_outside_the_maintenance_window_the_action_is_denied(cluster, namespace, deployment, operator):
+def test_outside_the_maintenance_window_the_step_is_held_until_it_opens(cluster, namespace, deployment, operator):
     apply(cluster, RUNBOOK, namespace)
     later = datetime.now(UTC) + timedelta(hours=3)
     policy(
@@ -134,8 +139,10 @@ def test_outside_the_maintenance_window_the_action_is_denied(cluster, namespace,
         maintenanceWindows=[{"name": "nightly", "cron": f"{later.minute} {later.hour} * * *", "duration": "30m"}],
     )
     fire(operator, namespace)
-    incident = incident_where(cluster, namespace, lambda s: s.get("phase") == "Escalated", "the denial")
-    assert incident["status"]["actions"][0]["reason"] == "OutsideMaintenanceWindow"
+    incident = incident_where(cluster, namespace, lambda s: s.get("phase") == "Held", "the hold")
+    held = incident["status"]["actions"][0]["held"]
+    assert held["reason"] == "OutsideMaintenanceWindow"
+    assert held["until"] == rfc3339(later.replace(second=0, microsecond=0))
 
 
 def test_a_maintenance_window_is_open_by_the_clock_of_its_time_zone(cluster, namespace, deployment, operator):

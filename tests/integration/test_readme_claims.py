@@ -172,7 +172,12 @@ def test_a_pause_on_the_incident_holds_it_and_lifting_it_lets_the_action_run(
     )
     [entry] = [e for e in held["status"]["timeline"] if e["reason"] == "AutomationPaused"]
     assert entry["message"] == "automation held: automation is paused on this incident (annotation onduty.dev/paused)"
-    assert held["status"].get("actions", []) == []
+    [waiting] = held["status"]["actions"]  # held, not denied: recorded as waiting, nothing done
+    assert (waiting["state"], waiting["held"]["reason"], held["status"]["phase"]) == (
+        "Pending",
+        "AutomationPaused",
+        "Paused",
+    )
     assert generation(cluster, namespace) == before
 
     cluster.kubectl("annotate", "incident.onduty.dev", name, "-n", namespace, "onduty.dev/paused-")
@@ -485,7 +490,12 @@ def test_an_unreachable_alertmanager_holds_automation_until_it_answers(
         f"automation held: could not read Alertmanager silences: GET http://127.0.0.1:{port}/api/v2/silences: "
     )
     assert "Connection refused" in entry["message"]
-    assert held["status"].get("actions", []) == []  # held, not denied: nothing recorded, nothing done
+    [waiting] = held["status"]["actions"]  # held, not denied: recorded as waiting, nothing done
+    assert (waiting["state"], waiting["held"]["reason"], held["status"]["phase"]) == (
+        "Pending",
+        "SilenceCheckFailed",
+        "Held",
+    )
     assert generation(cluster, namespace) == before
     assert operator.process is not None and operator.process.alive()
 

@@ -5,13 +5,13 @@ neither forgets a cooldown nor repeats an action it had already applied.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from alertmanager_webhook import am_alert, am_payload, post_json
 from kit import wait_for
-from onduty.domain.times import rfc3339
+from onduty.domain.times import parse_time, rfc3339
 from processes import free_port
 
 # These tests are about what onduty does when it may act: a policy lets it.
@@ -64,17 +64,19 @@ def test_cooldown_is_respected_across_an_operator_restart(cluster, namespace, de
     second = operator_factory().start()  # a new process: nothing in memory
     other = {**labels, "alertname": "HighErrorRate"}  # a different incident on the same workload
     assert post_json(second.url + "/api/v1/alerts", am_payload(am_alert(other, starts_at=datetime.now(UTC))))[0] == 200
-    denied = incident_where(
+    held = incident_where(
         cluster,
         namespace,
-        lambda i: (i.get("status") or {}).get("phase") == "Escalated",
-        "the second restart to be denied and escalated",
+        lambda i: (i.get("status") or {}).get("phase") == "Held",
+        "the second restart to be held until the cooldown ends",
     )
-    [action] = denied["status"]["actions"]
-    assert action["reason"] == "CooldownActive"
-    assert "cooldown 30m" in action["message"]
+    [action] = held["status"]["actions"]
+    assert action["held"]["reason"] == "CooldownActive"
+    assert "cooldown 30m" in action["held"]["message"]
     assert {v["guardrail"]: v["reason"] for v in action["verdicts"]}["Cooldown"] == "CooldownActive"
-    assert denied["status"]["phase"] == "Escalated"
+    first = cluster.get_json("deployment", deployment, "-n", namespace)["metadata"]["annotations"]
+    restarted = json.loads(first["onduty.dev/last-rolloutRestart"])["at"]
+    assert action["held"]["until"] == rfc3339(parse_time(restarted) + timedelta(minutes=30))
     assert cluster.get_json("deployment", deployment, "-n", namespace)["metadata"]["generation"] == generation
 
 

@@ -72,7 +72,7 @@ def _refusal(call: Any) -> str:
         ({"replicas": 5}, None, 2, 5),
         ({"factor": 1.5}, None, 3, 5),  # rounded up
         ({"factor": 3, "maxReplicas": 4}, None, 2, 4),  # the step's own bounds clamp
-        ({"replicas": 1, "minReplicas": 2}, None, 3, 2),
+        ({"factor": 0.25, "minReplicas": 2}, None, 3, 2),  # the step's floor holds
         ({"factor": 2}, None, 0, "CannotScaleFromZero"),
         ({"replicas": 9}, BlastRadius(maxReplicas=8), 2, "BlastRadiusExceeded"),
         ({"factor": 3}, BlastRadius(maxScaleFactor=2), 2, "BlastRadiusExceeded"),

@@ -213,6 +213,8 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "--poll-seconds": ("2.5", 2.5),
     "--no-bridge": ("true", True),
     "--peering": ("TRUE", True),
+    "--admission-webhook": ("yes", True),
+    "--admission-webhook-port": ("19443", 19443),
 }
 
 
@@ -270,7 +272,20 @@ def test_every_help_text_is_plain_text() -> None:
 
     for text in texts:
         assert not re.search(r"``|:(mod|class|func):`", text), text
-    assert set(subcommands(parser)) == {"run", "bridge", "approve", "reject", "ack", "unack", "oncall", "lint"}
+    assert set(subcommands(parser)) == {
+        "run",
+        "bridge",
+        "approve",
+        "reject",
+        "ack",
+        "unack",
+        "resolve",
+        "retry",
+        "oncall",
+        "lint",
+        "get",
+        "postmortem",
+    }
     for name, sub in subcommands(parser).items():
         assert sub.description, f"onduty {name} has no description"
         for action in sub._actions:
@@ -426,11 +441,13 @@ def test_a_missing_token_file_is_one_line_naming_it(tmp_path: Path) -> None:
         pytest.param("kind: Runbook\nspec: [\n", "{path}:3:1: not valid YAML: ", id="unclosed-flow"),
         pytest.param("kind: Runbook\n  bad: indent\n", "{path}:2:6: not valid YAML: ", id="bad-indent"),
         pytest.param(
-            "kind: Runbook\nmetadata: [x]\n", "{path}: Runbook None: metadata: expected a mapping", id="list-metadata"
+            "apiVersion: onduty.dev/v1alpha1\nkind: Runbook\nmetadata: [x]\n",
+            "{path}: document 1: metadata: must be a mapping",
+            id="list-metadata",
         ),
         pytest.param(
-            "kind: Runbook\nmetadata: {name: r}\nspec: [1]\n",
-            "{path}: Runbook r: spec: expected a mapping, not list",
+            "apiVersion: onduty.dev/v1alpha1\nkind: Runbook\nmetadata: {name: r}\nspec: [1]\n",
+            "{path}: Runbook r: spec: must be a mapping, not list",
             id="list-spec",
         ),
         pytest.param(b"kind: \xff\n", "{path}: not UTF-8 text", id="not-utf8"),

@@ -24,6 +24,9 @@ from onduty.domain.durations import format_duration, parse_duration
         ("0.5s", timedelta(milliseconds=500)),
         ("0s", timedelta(0)),
         ("90m", timedelta(minutes=90)),
+        ("1d", timedelta(days=1)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        ("99999d", timedelta(days=99999)),
         ("5m5m", timedelta(minutes=10)),  # Go adds repeated units too
     ],
 )
@@ -39,8 +42,11 @@ def test_a_go_duration_parses_to_its_length(text: str, expected: timedelta) -> N
         "m",
         "-5m",
         "+5m",
-        "1d",
         "1w",
+        "1.5d",
+        "100000d",
+        "1h1d",
+        "d",
         "10 m",
         "1h 30m",
         " 10m",

@@ -178,7 +178,7 @@ def test_state_survives_the_round_trip_through_status() -> None:
         ({"levels": []}, "spec.levels"),
         (
             {"levels": [{"ackTimeout": "5 minutes", "notifiers": ["a"]}]},
-            "spec.levels[0].ackTimeout ('5 minutes'): '5 minutes' is not a duration",
+            "spec.levels[0].ackTimeout: '5 minutes' is not a duration; write 5m",
         ),
         ({"levels": [{"ackTimeout": "5m"}]}, "at least one of notifiers, users or schedules"),
         ({"levels": [{"ackTimeout": "5m", "notifiers": ["Bad_Name"]}]}, "Bad_Name"),
@@ -195,7 +195,7 @@ def test_state_survives_the_round_trip_through_status() -> None:
         ),
         (
             {"levels": [{"ackTimeout": "5m", "notifiers": ["a"]}], "acknowledgementTimeout": "0s"},
-            "spec.acknowledgementTimeout ('0s'): '0s' must be longer than 0s",
+            "spec.acknowledgementTimeout: '0s' must be longer than 0s",
         ),
         (
             {"levels": [{"ackTimeout": "5m", "notifiers": ["a"]}], "automation_grace": "1m"},

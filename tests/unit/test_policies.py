@@ -93,16 +93,16 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
 @pytest.mark.parametrize(
     ("spec", "message_part"),
     [
-        pytest.param({}, "spec.allowedActions: Field required", id="allowed-actions-missing"),
+        pytest.param({}, "spec.allowedActions: required", id="allowed-actions-missing"),
         pytest.param({"allowedActions": ["reboot"]}, "spec.allowedActions: ", id="unknown-allowed-action"),
         pytest.param(
             {"allowedActions": ["scale"], "requireApproval": ["reboot"]},
-            "spec.requireApproval: Value error, unknown action(s) reboot",
+            "spec.requireApproval: unknown action(s) reboot",
             id="unknown-approval-action",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "cooldown": "5 minutes"},
-            "spec.cooldown: Value error, '5 minutes' is not a duration",
+            "spec.cooldown: '5 minutes' is not a duration",
             id="cooldown-not-a-duration",
         ),
         pytest.param(
@@ -110,7 +110,7 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
         ),
         pytest.param(
             {"allowedActions": ["scale"], "rateLimit": {"maxActions": 0, "per": "1h"}},
-            "spec.rateLimit.maxActions: Input should be greater than or equal to 1",
+            "spec.rateLimit.maxActions: must be at least 1, not 0",
             id="rate-limit-zero",
         ),
         pytest.param(
@@ -125,7 +125,7 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
         ),
         pytest.param(
             {"allowedActions": ["scale"], "blastRadius": {"maxScaleFactor": 1}},
-            "spec.blastRadius.maxScaleFactor: Input should be greater than 1",
+            "spec.blastRadius.maxScaleFactor: must be more than 1.0, not 1",
             id="scale-factor-not-growth",
         ),
         pytest.param(
@@ -135,12 +135,12 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
         ),
         pytest.param(
             {"allowedActions": ["scale"], "maintenanceWindows": [{"cron": "0 25 * * *", "duration": "1h"}]},
-            "spec.maintenanceWindows[0].cron: Value error, cron '0 25 * * *': bad hour; expected 5 fields",
+            "spec.maintenanceWindows[0].cron: '0 25 * * *' is not five cron fields such as '0 2 * * 6'",
             id="window-cron-out-of-range",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "maintenanceWindows": [{"cron": "0 2 * * *"}]},
-            "spec.maintenanceWindows[0]: Value error, give either cron and duration, or start and end",
+            "spec.maintenanceWindows[0]: give either cron and duration, or start and end",
             id="window-cron-without-duration",
         ),
         pytest.param(
@@ -155,12 +155,12 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
                     }
                 ],
             },
-            "spec.maintenanceWindows[0]: Value error, give either cron and duration, or start and end",
+            "spec.maintenanceWindows[0]: give either cron and duration, or start and end",
             id="window-both-shapes",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "changeFreezes": [{"cron": "0 2 * * *", "duration": "two hours"}]},
-            "spec.changeFreezes[0].duration: Value error, 'two hours' is not a duration",
+            "spec.changeFreezes[0].duration: 'two hours' is not a duration",
             id="freeze-duration-not-a-duration",
         ),
         pytest.param(
@@ -168,7 +168,7 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
                 "allowedActions": ["scale"],
                 "changeFreezes": [{"start": "2026-12-20T00:00:00Z", "end": "2026-12-19T00:00:00Z"}],
             },
-            "spec.changeFreezes[0]: Value error, end must be after start",
+            "spec.changeFreezes[0]: end must be after start",
             id="freeze-ends-before-it-starts",
         ),
         pytest.param(
@@ -184,27 +184,27 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
             "spec.scope.namespaces: ",
             id="namespaces-not-a-list",
         ),
-        pytest.param({"allowedActions": ["scale"], "dryrun": True}, "spec.dryrun: Extra inputs", id="misspelt-field"),
+        pytest.param({"allowedActions": ["scale"], "dryrun": True}, "spec.dryrun: unknown field", id="misspelt-field"),
         # What the CRD says and the model did not (the API server refused these; lint passed them).
         pytest.param(
             {"allowedActions": ["rolloutRestart"], "requireApproval": ["scale"]},
             "every action in spec.requireApproval must also be in spec.allowedActions",
             id="approval-for-an-action-not-allowed",
         ),
-        pytest.param({"allowedActions": []}, "spec.allowedActions: Value error, must have at least 1", id="no-action"),
+        pytest.param({"allowedActions": []}, "spec.allowedActions: must have at least 1", id="no-action"),
         pytest.param(
             {"allowedActions": ["scale", "scale"]},
-            "spec.allowedActions: Value error, duplicate value 'scale'",
+            "spec.allowedActions: duplicate value 'scale'",
             id="twice",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "argoCDNamespaces": ["Argo CD"]},
-            "spec.argoCDNamespaces: Value error, [0]: 'Argo CD' does not match",
+            "spec.argoCDNamespaces[0]: 'Argo CD' is not a lower-case DNS label",
             id="argocd-namespace-pattern",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "scope": {"namespaces": ["n" * 64]}},
-            "spec.scope.namespaces: Value error, [0]: must be at most 63 characters",
+            "spec.scope.namespaces[0]: must be at most 63 characters",
             id="namespace-too-long",
         ),
         pytest.param(
@@ -214,44 +214,44 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
                     "workloadSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["v" * 64]}]}
                 },
             },
-            "spec.scope.workloadSelector: Value error, matchExpressions[0].values[0]: must be at most 63 characters",
+            "spec.scope.workloadSelector: matchExpressions[0].values[0]: must be at most 63 characters",
             id="label-value-too-long",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "runJob": {"serviceAccountNames": [f"sa-{i}" for i in range(21)]}},
-            "spec.runJob.serviceAccountNames: Value error, must have at most 20 items",
+            "spec.runJob.serviceAccountNames: must have at most 20 items",
             id="too-many-service-accounts",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "maintenanceWindows": [{"cron": "0 2 * * *", "duration": "1h"}] * 21},
-            "spec.maintenanceWindows: Value error, must have at most 20 items",
+            "spec.maintenanceWindows: must have at most 20 items",
             id="too-many-windows",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "maintenanceWindows": [{"cron": "007 2 * * *", "duration": "1h"}]},
-            "spec.maintenanceWindows[0].cron: Value error, cron '007 2 * * *': expected 5 fields",
+            "spec.maintenanceWindows[0].cron: '007 2 * * *' is not five cron fields",
             id="cron-number-of-three-digits",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "maintenanceWindows": [{"cron": "5-2 * * * *", "duration": "1h"}]},
-            "spec.maintenanceWindows[0].cron: Value error, cron '5-2 * * * *': bad minute",
+            "spec.maintenanceWindows[0].cron: cron '5-2 * * * *': bad minute",
             id="cron-range-backwards",
         ),
         # cronsim reads names, L and #; the CRD's pattern does not, and it is the contract.
         pytest.param(
             {"allowedActions": ["scale"], "maintenanceWindows": [{"cron": "0 2 * * SAT", "duration": "1h"}]},
-            "spec.maintenanceWindows[0].cron: Value error, cron '0 2 * * SAT': expected 5 fields of '*', numbers",
+            "spec.maintenanceWindows[0].cron: '0 2 * * SAT' is not five cron fields such as '0 2 * * 6'",
             id="cron-day-name",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "maintenanceWindows": [{"cron": "0 2 L * *", "duration": "1h"}]},
-            "spec.maintenanceWindows[0].cron: Value error, cron '0 2 L * *': expected 5 fields of '*', numbers",
+            "spec.maintenanceWindows[0].cron: '0 2 L * *' is not five cron fields",
             id="cron-last-day-of-month",
         ),
         # What the pattern passes and cronsim refuses: a day that never comes.
         pytest.param(
             {"allowedActions": ["scale"], "changeFreezes": [{"cron": "0 0 30 2 *", "duration": "1h"}]},
-            "spec.changeFreezes[0].cron: Value error, cron '0 0 30 2 *': bad day-of-month (or one that none of the"
+            "spec.changeFreezes[0].cron: cron '0 0 30 2 *': bad day-of-month (or one that none of the"
             " months given has, such as 30 in month 2)",
             id="cron-day-that-never-comes",
         ),
@@ -260,7 +260,7 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
                 "allowedActions": ["scale"],
                 "maintenanceWindows": [{"cron": "0 2 * * 6", "duration": "1h", "timeZone": "Europe/Berln"}],
             },
-            "spec.maintenanceWindows[0].timeZone: Value error, unknown time zone 'Europe/Berln': give an IANA name",
+            "spec.maintenanceWindows[0].timeZone: unknown time zone 'Europe/Berln': give an IANA name",
             id="unknown-time-zone",
         ),
         pytest.param(
@@ -268,7 +268,7 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
                 "allowedActions": ["scale"],
                 "maintenanceWindows": [{"cron": "0 2 * * 6", "duration": "1h", "timeZone": "Europe/" + "x" * 58}],
             },
-            "spec.maintenanceWindows[0].timeZone: Value error, must be at most 64 characters",
+            "spec.maintenanceWindows[0].timeZone: must be at most 64 characters",
             id="time-zone-too-long",
         ),
         pytest.param(
@@ -278,8 +278,7 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
                     {"start": "2026-12-20T00:00:00Z", "end": "2026-12-27T00:00:00Z", "timeZone": "Europe/Berlin"}
                 ],
             },
-            "spec.changeFreezes[0]: Value error, timeZone applies only to a cron window (start and end carry their"
-            " own UTC offsets)",
+            "spec.changeFreezes[0]: timeZone applies only to a cron window (start and end carry their own UTC offsets)",
             id="time-zone-on-an-absolute-window",
         ),
         pytest.param(
@@ -295,22 +294,22 @@ def test_a_minimal_policy_has_safe_defaults() -> None:
                 "allowedActions": ["scale"],
                 "changeFreezes": [{"start": "2026-12-20t00:00:00Z", "end": "2026-12-27T00:00:00Z"}],
             },
-            "spec.changeFreezes[0].start: Value error, give an RFC 3339 time with a UTC offset",
+            "spec.changeFreezes[0].start: give an RFC 3339 time with a UTC offset",
             id="time-with-lower-case-t",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "cooldown": "99999999999h"},
-            "spec.cooldown: Value error, '99999999999h' is longer than 2562047h",
+            "spec.cooldown: '99999999999h' is longer than 2562047h",
             id="cooldown-past-go",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "rateLimit": {"maxActions": "3", "per": "1h"}},
-            "spec.rateLimit.maxActions: Value error, must be of type integer, not string",
+            "spec.rateLimit.maxActions: must be of type integer, not string",
             id="max-actions-as-a-string",
         ),
         pytest.param(
             {"allowedActions": ["scale"], "dryRun": "false"},
-            "spec.dryRun: Value error, must be of type boolean, not string",
+            "spec.dryRun: must be of type boolean, not string",
             id="dry-run-as-a-string",
         ),
         pytest.param(

@@ -223,19 +223,11 @@ def _deny(status: dict[str, Any], action: dict[str, Any]) -> list[Entry]:
     ("transition", "state", "timestamp", "events", "message"),
     [
         pytest.param(
-            _start,
-            "Pending",
-            ("startedAt", "2024-05-01T12:02:00Z"),
-            [("RemediationStarted", "Normal")],
-            f"rolloutRestart of Deployment/web starting (action {UID}.restart-web)",
-            id="start",
-        ),
-        pytest.param(
             _apply,
             "Applied",
             ("appliedAt", "2024-05-01T12:03:00Z"),
-            [("RemediationApplied", "Normal")],
-            "rolloutRestart of Deployment/web applied: restartedAt annotation set",
+            [("RemediationStarted", "Normal"), ("RemediationApplied", "Normal")],
+            f"rolloutRestart of Deployment/web starting (action {UID}.restart-web)",
             id="applied",
         ),
         pytest.param(
@@ -284,6 +276,22 @@ def test_each_action_transition_records_state_time_and_a_timeline_entry(
     assert recorded[timestamp[0]] == timestamp[1]
     assert status["lastAction"] == f"rolloutRestart {state}"
     assert _reasons(status)[before:] == [reason for reason, _ in events]
+
+
+def test_claiming_an_action_says_nothing_until_it_really_starts() -> None:
+    # The action's own checks come after the claim and may still refuse it: a step that is then
+    # skipped must not read "started" in the timeline.
+    status = _remediating()
+    before = len(status["timeline"])
+
+    assert _start(status, _action(0, WEB, 1)) == []
+    claimed = incidents.find_action(status, f"{UID}.restart-web")
+    assert claimed is not None and claimed["startedAt"] == "2024-05-01T12:02:00Z"
+    assert _reasons(status)[before:] == []
+
+    _deny(status, claimed)
+
+    assert _reasons(status)[before:] == ["RemediationSkipped"]
 
 
 def test_verdicts_are_recorded_before_the_action_runs() -> None:

@@ -109,7 +109,7 @@ def test_a_retention_is_a_duration_and_zero_keeps_for_ever(text: str, retention:
     assert parse_retention(text) == retention
 
 
-@pytest.mark.parametrize("text", ["3d", "forever", "", "-1h", "1 h"])
+@pytest.mark.parametrize("text", ["3 days", "forever", "", "-1h", "1 h"])
 def test_a_retention_that_is_no_duration_is_refused_naming_it(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_retention(text)
@@ -135,10 +135,10 @@ def test_the_retentions_read_their_environment_variables(monkeypatch: pytest.Mon
 def test_a_bad_retention_stops_onduty_at_startup_naming_the_option(
     option: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["run", "--kubeconfig", "/nonexistent", option, "30d"]) == 2
+    assert cli.main(["run", "--kubeconfig", "/nonexistent", option, "30 days"]) == 2
 
     err = capsys.readouterr().err
-    assert f"{option}: '30d' is not a duration" in err
+    assert f"{option}: '30 days' is not a duration; write 30d" in err
 
 
 @pytest.mark.parametrize(

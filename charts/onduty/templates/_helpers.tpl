@@ -56,3 +56,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "onduty.tokenDir" -}}
 /etc/onduty/bridge-token
 {{- end }}
+
+{{/* The admission webhook's Service, and the Secret with its certificate (templates/admission-webhook.yaml). */}}
+{{- define "onduty.webhookService" -}}
+{{- printf "%s-webhook" (include "onduty.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "onduty.webhookSecret" -}}
+{{- printf "%s-webhook-tls" (include "onduty.fullname" .) | trunc 253 }}
+{{- end }}
+
+{{/* Where the admission webhook's certificate is mounted. */}}
+{{- define "onduty.webhookCertDir" -}}
+/etc/onduty/webhook-tls
+{{- end }}

@@ -107,8 +107,9 @@ rbac.namespaces is empty (cluster-wide mode).
     resources: [escalationpolicies/status, notifiers/status, oncallschedules/status]
     verbs: [get, update, patch]
   # Timeline entries become Events, so `kubectl describe incident` reads as the
-  # timeline. Kopf posts core/v1 Events; events.k8s.io is the same object
-  # through the newer API.
+  # timeline: onduty posts them through events.k8s.io (time-stamped to the
+  # microsecond, so they keep their order); Kopf posts its own (a handler that
+  # failed) through core/v1. Both are the same object.
   - apiGroups: ["", events.k8s.io]
     resources: [events]
     verbs: [create, patch]
@@ -158,6 +159,14 @@ rbac.namespaces is empty (cluster-wide mode).
     resources: {{ toJson (required "rbac.helmRollbackKinds[].resources is required" .resources) }}
     verbs: [get, create, patch, delete]
   {{- end }}
+
+  # --- post-mortems (services/postmortem.py): create only ---
+  # A resolved incident's draft goes into a new ConfigMap the incident owns (the
+  # garbage collector deletes it with the incident). Without update, patch or
+  # delete here, onduty cannot change a ConfigMap that already exists.
+  - apiGroups: [""]
+    resources: [configmaps]
+    verbs: [create]
 
   # --- diagnostics (a runbook's spec.diagnostics, handlers/diagnostics.py): read only ---
   # Pods, their logs and Events; a Deployment's ReplicaSets (rolloutHistory,

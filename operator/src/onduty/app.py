@@ -18,7 +18,7 @@ from aiohttp import web
 
 from onduty.adapters.kube import Cluster
 from onduty.bridge.app import Bridge, BridgeConfig, build_app
-from onduty.handlers import build_registry, configure
+from onduty.handlers import admission, build_registry, configure
 from onduty.handlers.runtime import OperatorConfig, Runtime
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ class ServeOptions:
     bridge_port: int = 9095
     standalone: bool = True
     liveness_endpoint: str | None = None
+    # The validating admission webhook (handlers/admission.py); None: not served.
+    webhook: admission.WebhookOptions | None = None
     operator_config: OperatorConfig = field(default_factory=OperatorConfig)
     bridge_config: BridgeConfig = field(default_factory=BridgeConfig)
 
@@ -83,6 +85,9 @@ async def serve(
             kopf.on.login(registry=registry)(_login_handler(cluster))
             settings = kopf.OperatorSettings()
             configure(settings)
+            if options.webhook is not None:
+                admission.register(registry)
+                admission.configure(settings, options.webhook)
             # One registry for the bridge's and the operator's metrics: one /metrics (on the bridge's port).
             memo = kopf.Memo(
                 runtime=Runtime(cluster=cluster, config=options.operator_config, metrics=options.bridge_config.registry)

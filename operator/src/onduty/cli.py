@@ -24,7 +24,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +37,7 @@ from onduty.adapters.kube import ApiUnavailable, Cluster, KubeError, NotFound, l
 from onduty.adapters.notifiers import read_configmap
 from onduty.app import ServeOptions, serve
 from onduty.bridge.app import DEFAULT_MAX_ALERTS, DEFAULT_MAX_BODY, BridgeConfig
-from onduty.domain import trust
+from onduty.domain import controls, manifests, postmortem, trust
 from onduty.domain.annotations import (
     ACKNOWLEDGE_ANNOTATION,
     ACKNOWLEDGED_BY_ANNOTATION,
@@ -46,18 +46,23 @@ from onduty.domain.annotations import (
     APPROVE_ANNOTATION,
     APPROVED_BY_ANNOTATION,
     REJECT_ANNOTATION,
+    RESOLVE_ANNOTATION,
+    RESOLVED_BY_ANNOTATION,
+    RETRIED_BY_ANNOTATION,
+    RETRY_ANNOTATION,
+    RUN_FOR_REAL_ANNOTATION,
 )
-from onduty.domain.escalation import parse_policy as parse_escalation_policy
 from onduty.domain.grouping import DEFAULT_KEYS, GroupingConfig
 from onduty.domain.notify.destinations import Network, parse_networks
-from onduty.domain.notify.notifiers import parse_notifier
 from onduty.domain.oncall import OnCallError, next_handoff, on_call, parse_oncall_schedule, shifts
-from onduty.domain.policies import parse_policy
+from onduty.domain.pending import pending, table, to_json
 from onduty.domain.redaction import redact_url
 from onduty.domain.retention import parse_retention
-from onduty.domain.runbooks import parse_runbook
-from onduty.domain.specs import DNS_SUBDOMAIN
 from onduty.domain.times import parse_time, rfc3339
+from onduty.handlers import logs
+from onduty.handlers.admission import DEFAULT_ADDRESS as DEFAULT_WEBHOOK_ADDRESS
+from onduty.handlers.admission import DEFAULT_PORT as DEFAULT_WEBHOOK_PORT
+from onduty.handlers.admission import WebhookOptions
 from onduty.handlers.runtime import DEFAULT_GLOBAL_NAMESPACE, DEFAULT_POLL_SECONDS, OperatorConfig
 
 log = logging.getLogger("onduty.cli")  # not __name__: that is "__main__" under ``python -m``
@@ -399,6 +404,35 @@ def build_parser(prog: str = "onduty") -> argparse.ArgumentParser:
     run.add_argument(
         "--liveness", default=_env("--liveness"), help="Kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
+    run.add_argument(
+        "--admission-webhook",
+        action=_Switch,
+        default=_env("--admission-webhook", "false"),
+        help="serve the validating admission webhook: kubectl apply refuses a spec onduty could not use"
+        " (ONDUTY_ADMISSION_WEBHOOK=true)",
+    )
+    run.add_argument(
+        "--admission-webhook-address",
+        default=_env("--admission-webhook-address", DEFAULT_WEBHOOK_ADDRESS),
+        help="address the webhook listens on, over https (default: %(default)s; 0.0.0.0 in a Pod)",
+    )
+    run.add_argument(
+        "--admission-webhook-port",
+        default=_env("--admission-webhook-port", str(DEFAULT_WEBHOOK_PORT)),
+        type=_PORT,
+        help="port the webhook listens on (default: %(default)s)",
+    )
+    run.add_argument(
+        "--admission-webhook-host",
+        default=_env("--admission-webhook-host"),
+        help="name or address the API server calls the webhook at, and the certificate names (default: the address)",
+    )
+    run.add_argument(
+        "--admission-webhook-cert-dir",
+        default=_env("--admission-webhook-cert-dir"),
+        help="directory with tls.crt and tls.key; the webhook configuration is then yours (the chart's). Without it,"
+        " onduty signs its own certificate and registers the configuration itself",
+    )
 
     bridge = sub.add_parser(
         "bridge",
@@ -414,7 +448,8 @@ def build_parser(prog: str = "onduty") -> argparse.ArgumentParser:
             verb,
             help=f"{what}; records who you are (as the API server authenticates you)",
             description=f"{what[0].upper()}{what[1:]}, recording who you are (as the API server authenticates you)."
-            " It fails (exit status 1) unless the action is waiting for approval now.",
+            " It fails (exit status 1) unless the action is waiting for approval now"
+            + (" (with --for-real: unless the step ran as a dry run)." if verb == "approve" else "."),
         )
         decide.add_argument(
             "incident",
@@ -422,6 +457,14 @@ def build_parser(prog: str = "onduty") -> argparse.ArgumentParser:
         )
         decide.add_argument("-n", "--namespace", dest="incident_namespace", metavar="NAMESPACE", help=namespace_help)
         decide.add_argument("--step", help="the step (default: the one the action id names, or the one action waiting)")
+        if verb == "approve":
+            decide.add_argument(
+                "--for-real",
+                action="store_true",
+                help="run a step that ran as a dry run for real: exactly the change its diff showed, only if the"
+                " target has not changed since, every other guardrail judged again (needs --step unless one step"
+                " is a dry run)",
+            )
         _kube_args(decide)
 
     for verb, what in (
@@ -432,6 +475,66 @@ def build_parser(prog: str = "onduty") -> argparse.ArgumentParser:
         ack.add_argument("incident", help="the incident's name")
         ack.add_argument("-n", "--namespace", dest="incident_namespace", metavar="NAMESPACE", help=namespace_help)
         _kube_args(ack)
+
+    what = "list what waits for a human or for time"
+    get = sub.add_parser(
+        "get",
+        help=what,
+        description="List what waits for a human or for time. `onduty get pending`: every remediation step"
+        " that waits for an approval (with its expiry and the `onduty approve` command to run), for a hold"
+        " to pass (a cooldown, a maintenance window, a change freeze, a rate limit, a concurrency slot,"
+        " a silence: with the time it passes) or for a pause to be lifted, and how long it has waited.",
+    )
+    get.add_argument("resource", choices=["pending"], help="what to list: pending (steps that wait)")
+    scope = get.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        dest="pending_namespace",
+        metavar="NAMESPACE",
+        help="the incidents' namespace (default: the kube context's namespace, else default)",
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="list the incidents of every namespace")
+    get.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "json"],
+        default="table",
+        help='table (default): one aligned line per step; json: {"items": [...]} with every field',
+    )
+    _kube_args(get)
+
+    what = "resolve an incident by hand: paging and automation stop for it; records who you are"
+    resolve = sub.add_parser(
+        "resolve",
+        help=what,
+        description=f"{what[0].upper()}{what[1:]}. Works for an incident made by hand (no alerts) and for one"
+        " whose alerts still fire (with --force). It fails (exit status 1) if the incident is already resolved.",
+    )
+    resolve.add_argument("incident", help="the incident's name")
+    resolve.add_argument("-n", "--namespace", dest="incident_namespace", metavar="NAMESPACE", help=namespace_help)
+    resolve.add_argument(
+        "--reason", required=True, help="why it is resolved, for the timeline and the post-mortem, e.g. 'fixed by hand'"
+    )
+    resolve.add_argument(
+        "--force",
+        action="store_true",
+        help="resolve even though some of its alerts still fire (the timeline records that it was)",
+    )
+    _kube_args(resolve)
+
+    what = "decide a denied, failed or dry-run step again, after fixing its cause; records who you are"
+    retry = sub.add_parser(
+        "retry",
+        help=what,
+        description=f"{what[0].upper()}{what[1:]}. The step is judged again with every guardrail (a retry is"
+        f" not an override), at most {controls.RETRY_LIMIT} times per step. It fails (exit status 1) for an"
+        " unknown step, a step that succeeded or has not finished, or a resolved incident.",
+    )
+    retry.add_argument("incident", help="the incident's name")
+    retry.add_argument("step", help="the runbook step to decide again, as status.actions names it")
+    retry.add_argument("-n", "--namespace", dest="incident_namespace", metavar="NAMESPACE", help=namespace_help)
+    _kube_args(retry)
 
     what = "who is on call now and next, for each OnCallSchedule"
     oncall = sub.add_parser("oncall", help=what, description=f"Show {what}.")
@@ -446,21 +549,42 @@ def build_parser(prog: str = "onduty") -> argparse.ArgumentParser:
     oncall.add_argument("--at", help="an RFC 3339 time instead of now, e.g. 2026-12-24T18:00:00Z")
     _kube_args(oncall)
 
+    what = "print an incident's post-mortem draft (Markdown): the one stored when it resolved, or the draft so far"
+    report = sub.add_parser("postmortem", help=what, description=f"{what[0].upper()}{what[1:]}.")
+    report.add_argument("incident", help="the incident's name")
+    report.add_argument(
+        "-n",
+        "--namespace",
+        dest="incident_namespace",
+        metavar="NAMESPACE",
+        help="the incident's namespace (default: the kube context's namespace, else default)",
+    )
+    _kube_args(report)
+
     what = (
-        "check Runbook, RemediationPolicy, EscalationPolicy, Notifier and OnCallSchedule manifests offline,"
-        " as the API server and onduty read them"
+        "check onduty's manifests offline (Runbook, RemediationPolicy, EscalationPolicy, Notifier, OnCallSchedule,"
+        " Alert, Incident), as the API server and onduty read them"
     )
     lint = sub.add_parser(
         "lint",
         help=what,
-        description=f"{what[0].upper()}{what[1:]}. Other kinds are skipped; exit status 1 if any object is refused.",
+        description=(
+            f"{what[0].upper()}{what[1:]}. Objects of other API groups are skipped; an unknown onduty.dev kind, a"
+            " wrong apiVersion or a document without apiVersion and kind fails. Exit status 1 if any object is refused."
+        ),
     )
-    lint.add_argument("files", nargs="+", type=Path, metavar="FILE", help="YAML files, several documents each allowed")
+    lint.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="YAML files (several documents and List objects each allowed) or directories (every *.yaml and *.yml)",
+    )
     return parser
 
 
 def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_level)
     # Every option is checked before the first connection, so a bad one fails fast and alone.
     namespace = _namespace(args.namespace, _source("--namespace", args.namespace))
     token = bridge_token(args.bridge_token_file, port=args.bridge_port) if bridge else None
@@ -485,6 +609,7 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
             raise StartupError(f"{_source('--grouping-keys', args.grouping_keys)}: {error}") from error
         options.standalone = not args.peering
         options.liveness_endpoint = args.liveness
+        options.webhook = _webhook_options(args) if args.admission_webhook else None
         options.operator_config = OperatorConfig(
             global_namespace=namespace,
             grouping=grouping,
@@ -515,6 +640,22 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
         log.debug("stopped", exc_info=True)
         raise CommandFailed(f"stopped: {error.strerror or error}") from error
     return 0
+
+
+def _webhook_options(args: argparse.Namespace) -> WebhookOptions:
+    """Where and how the admission webhook is served; a certificate directory must hold its two files."""
+    cert_dir = args.admission_webhook_cert_dir
+    if cert_dir:
+        source = _source("--admission-webhook-cert-dir", cert_dir)
+        missing = [name for name in ("tls.crt", "tls.key") if not (Path(cert_dir) / name).is_file()]
+        if missing:
+            raise StartupError(f"{source} {cert_dir}: no {' and no '.join(missing)} there")
+    return WebhookOptions(
+        address=args.admission_webhook_address,
+        port=args.admission_webhook_port,
+        host=args.admission_webhook_host or None,
+        cert_dir=Path(cert_dir) if cert_dir else None,
+    )
 
 
 def _connect(args: argparse.Namespace, *, serving: bool = False) -> Cluster:
@@ -607,23 +748,26 @@ _ManifestLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-# What ``onduty lint`` checks, by kind: the same models the operator reads them with, which say what the CRDs say.
-_LINTED: dict[str, Any] = {
-    "Runbook": parse_runbook,
-    "RemediationPolicy": parse_policy,
-    "EscalationPolicy": parse_escalation_policy,
-    "Notifier": parse_notifier,
-    "OnCallSchedule": parse_oncall_schedule,
-}
 
 
-def _lint(files: list[Path]) -> int:
-    """Check every onduty object in ``files``; 1 if any is one the API server or onduty would refuse.
+def _manifest_files(paths: list[Path]) -> Iterator[Path]:
+    """The files ``onduty lint`` reads: each file given, and every ``*.yaml``/``*.yml`` under a directory given."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            yield path
 
-    Every problem is one line: ``<file>: <kind> <name>: <why>``, or ``<file>:<line>:<column>: <why>`` for YAML.
+
+def _lint(paths: list[Path]) -> int:
+    """Check every onduty object in ``paths`` (files, directories); 1 if the API server or onduty would refuse one.
+
+    Every answer is one line: ``<file>: <Kind> <name>: ok`` (or ``skipped`` for another API group's object);
+    ``<file>: <Kind> <name>: <why>`` on stderr (``document N`` where the document does not name itself); or
+    ``<file>:<line>:<column>: <why>`` for YAML.
     """
     failures = 0
-    for path in files:
+    for path in _manifest_files(paths):
         try:
             docs = list(yaml.load_all(path.read_text(), Loader=_ManifestLoader))
         except OSError as error:
@@ -638,25 +782,12 @@ def _lint(files: list[Path]) -> int:
             failures += 1
             print(f"{path}{_yaml_place(error)}: not valid YAML: {_yaml_problem(error)}", file=sys.stderr)
             continue
-        for doc in docs:
-            if not isinstance(doc, dict) or doc.get("kind") not in _LINTED:
-                continue
-            kind, metadata, spec = doc["kind"], doc.get("metadata") or {}, doc.get("spec") or {}
-            name = metadata.get("name") if isinstance(metadata, dict) else None
-            try:
-                if not isinstance(metadata, dict):
-                    raise ValueError("metadata: expected a mapping")
-                if not isinstance(name, str) or len(name) > 253 or not re.fullmatch(DNS_SUBDOMAIN, name):
-                    raise ValueError(f"metadata.name: {name!r} is not a lower-case RFC 1123 subdomain")
-                if not isinstance(spec, dict):
-                    raise ValueError(f"spec: expected a mapping, not {type(spec).__name__}")
-                _LINTED[kind](spec)
-            except ValueError as error:  # RunbookError, PolicyError
-                failures += 1
-                message = " ".join(str(error).split())
-                print(f"{path}: {kind} {name}: {message}", file=sys.stderr)
-            else:
-                print(f"{path}: {kind} {name}: ok")
+        for number, doc in enumerate(docs, start=1):
+            for finding in manifests.check_document(doc, f"document {number}"):
+                failures += finding.ok is False
+                print(
+                    f"{path}: {finding.who}: {finding.message}", file=sys.stderr if finding.ok is False else sys.stdout
+                )
     return 1 if failures else 0
 
 
@@ -721,6 +852,8 @@ def undecidable(actions: list[dict[str, Any]], step: str | None, *, now: datetim
 
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:
+    if approve and args.for_real:
+        return _run_for_real(args)
     cluster = _connect(args)
     namespace = args.incident_namespace or _context_namespace(args.kubeconfig, args.context)
     try:
@@ -750,6 +883,106 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     return 0
 
 
+def _control(args: argparse.Namespace) -> tuple[Cluster, str | None, dict[str, Any], str]:
+    """The cluster, the step an action id names (if one was given), the incident, and how messages name it."""
+    cluster = _connect(args)
+    namespace = args.incident_namespace or _context_namespace(args.kubeconfig, args.context)
+    try:
+        incident, named_step = _find_incident(cluster, namespace, args.incident)
+    except KubeError as error:
+        raise CommandFailed(str(error)) from error
+    return cluster, named_step, incident, f"incident {namespace}/{incident['metadata']['name']}"
+
+
+def _refused(where: str, why_not: str) -> CommandFailed:
+    return CommandFailed(f"{where} {why_not}" if why_not.startswith(("is ", "has ")) else f"{where}: {why_not}")
+
+
+def _annotate(cluster: Cluster, incident: dict[str, Any], where: str, annotations: dict[str, str]) -> None:
+    try:
+        cluster.merge_patch(
+            "incidents",
+            incident["metadata"]["namespace"],
+            incident["metadata"]["name"],
+            {"metadata": {"annotations": annotations}},
+        )
+    except KubeError as error:
+        raise CommandFailed(f"{where}: {error}") from error
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    cluster, _, incident, where = _control(args)
+    status = incident.get("status") or {}
+    reason = " ".join(args.reason.split())
+    if not reason:
+        raise StartupError("--reason '': say why the incident is resolved, e.g. --reason 'fixed by hand'")
+    if why_not := controls.already_resolved(status):
+        raise _refused(where, why_not)
+    firing = controls.still_firing(status)
+    if firing and not args.force:
+        raise CommandFailed(
+            f"{where}: {firing} of its alert(s) still fire; resolving stops paging and automation for them:"
+            " fix the cause first, or pass --force to resolve it anyway"
+        )
+    # The API server says who we are; the onduty-acknowledgement admission policy checks it is so.
+    user = _whoami_or_fail(cluster, where)
+    _annotate(cluster, incident, where, {RESOLVE_ANNOTATION: reason, RESOLVED_BY_ANNOTATION: user})
+    warning = f" while {firing} alert(s) still fire" if firing else ""
+    print(f"resolved {where} as {user}{warning}: onduty closes it and stops paging")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    cluster, _, incident, where = _control(args)
+    status = incident.get("status") or {}
+    if why_not := controls.why_not_retry(status, args.step):
+        raise _refused(where, why_not)
+    waiting = controls.retry_request(incident)
+    if waiting is not None:
+        raise CommandFailed(
+            f"{where}: a retry of step {waiting.step} asked by {waiting.by} still waits for onduty; ask again once"
+            " the timeline shows StepRetried"
+        )
+    user = _whoami_or_fail(cluster, where)
+    _annotate(cluster, incident, where, {RETRY_ANNOTATION: args.step, RETRIED_BY_ANNOTATION: user})
+    retries = int((controls.last_action(status, args.step) or {}).get("retries") or 0) + 1
+    print(
+        f"asked to retry step {args.step} of {where} as {user} (retry {retries} of {controls.RETRY_LIMIT}):"
+        " onduty decides it again with every guardrail"
+    )
+    return 0
+
+
+def _run_for_real(args: argparse.Namespace) -> int:
+    cluster, named_step, incident, where = _control(args)
+    status = incident.get("status") or {}
+    step = args.step or named_step
+    if step is None:
+        dry = [str(a.get("step")) for a in status.get("actions") or [] if a.get("state") == "DryRun"]
+        if len(dry) != 1:
+            raise CommandFailed(
+                f"{where} has {len(dry)} step(s) that ran as a dry run ({', '.join(dry) or 'none'}); name one with --step"
+            )
+        step = dry[0]
+    if why_not := controls.why_not_for_real(status, step):
+        raise _refused(where, why_not)
+    user = _whoami_or_fail(cluster, where)
+    # Running a dry run for real is an approval: the onduty-approval admission policy checks the approve verb.
+    _annotate(cluster, incident, where, {RUN_FOR_REAL_ANNOTATION: step, APPROVED_BY_ANNOTATION: user})
+    print(
+        f"approved running step {step} of {where} for real as {user}: onduty applies the change its dry run"
+        " showed if the target has not changed since"
+    )
+    return 0
+
+
+def _whoami_or_fail(cluster: Cluster, where: str) -> str:
+    try:
+        return _whoami(cluster)
+    except KubeError as error:
+        raise CommandFailed(f"{where}: {error}") from error
+
+
 def _whoami(cluster: Cluster) -> str:
     """The API server's name for us (what admission policies compare annotations with)."""
     review = cluster.request(
@@ -767,7 +1000,7 @@ def _acknowledge(args: argparse.Namespace, *, ack: bool) -> int:
     try:
         incident = cluster.get("incidents", namespace, args.incident)
         if (incident.get("status") or {}).get("phase") == "Resolved":
-            raise CommandFailed(f"{where} is resolved: nothing to acknowledge")
+            raise CommandFailed(f"{where} is {controls.already_resolved(incident['status'])}: nothing to acknowledge")
         if ack:
             user = _whoami(cluster)
             # The value is the time: acknowledging again is a new acknowledgement (one that
@@ -790,6 +1023,26 @@ def _acknowledge(args: argparse.Namespace, *, ack: bool) -> int:
     except KubeError as error:
         raise CommandFailed(f"{where}: {error}") from error
     print(f"acknowledged {where} as {user}" if ack else f"withdrew the acknowledgement of {where}")
+    return 0
+
+
+def _get_pending(args: argparse.Namespace) -> int:
+    """``onduty get pending``: the steps that wait for a human or for time (onduty.domain.pending)."""
+    cluster = _connect(args)
+    namespace = (
+        None if args.all_namespaces else args.pending_namespace or _context_namespace(args.kubeconfig, args.context)
+    )
+    try:
+        rows = pending(cluster.list("incidents", namespace))
+    except KubeError as error:
+        raise CommandFailed(str(error)) from error
+    now = datetime.now(UTC)
+    if args.output == "json":
+        print(to_json(rows, now))
+    elif not rows:
+        print(f"nothing waits in {'any namespace' if namespace is None else f'namespace {namespace}'}")
+    else:
+        print(table(rows, now, all_namespaces=namespace is None))
     return 0
 
 
@@ -833,6 +1086,25 @@ def _oncall(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _postmortem(args: argparse.Namespace) -> int:
+    cluster = _connect(args)
+    namespace = args.incident_namespace or _context_namespace(args.kubeconfig, args.context)
+    try:
+        incident = cluster.get("incidents", namespace, args.incident)
+        stored = (incident.get("status") or {}).get("postmortem") or {}
+        if stored.get("configMap"):
+            data = read_configmap(cluster, namespace, stored["configMap"])
+            text = data.get(stored.get("key") or postmortem.CONFIGMAP_KEY)
+            if text is None:
+                raise CommandFailed(f"ConfigMap {namespace}/{stored['configMap']} has no key {stored.get('key')}")
+        else:
+            text = postmortem.render(incident)
+    except KubeError as error:
+        raise CommandFailed(str(error)) from error
+    sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` names; its exit status (2: a usage error, 1: a failure) with one line on stderr."""
     # Installed twice: as onduty, and as kubectl-onduty, which kubectl runs for `kubectl onduty ...`.
@@ -847,8 +1119,16 @@ def main(argv: list[str] | None = None) -> int:
             return _decide(args, approve=args.command == "approve")
         if args.command in ("ack", "unack"):
             return _acknowledge(args, ack=args.command == "ack")
+        if args.command == "resolve":
+            return _resolve(args)
+        if args.command == "retry":
+            return _retry(args)
+        if args.command == "get":
+            return _get_pending(args)
         if args.command == "oncall":
             return _oncall(args)
+        if args.command == "postmortem":
+            return _postmortem(args)
         if args.command == "lint":
             return _lint(args.files)
     except StartupError as error:

@@ -231,7 +231,12 @@ class Cluster:
             result = mutate(status, obj)
             if status == (obj.get("status") or {}):
                 return obj, result
-            patch = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "status": status}
+            # A merge patch keeps what it does not name: a field the edit removed is written as null.
+            removed = {key: None for key in obj.get("status") or {} if key not in status}
+            patch = {
+                "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                "status": {**status, **removed},
+            }
             try:
                 return self.merge_patch(plural, namespace, name, patch, status=True), result
             except Conflict:

@@ -76,6 +76,20 @@ ACKNOWLEDGED_FOR_ANNOTATION = f"{GROUP}/acknowledged-for"
 # kubectl, onduty, slack, pagerduty, opsgenie: informational, checked by nobody.
 ACKNOWLEDGED_VIA_ANNOTATION = f"{GROUP}/acknowledged-via"
 
+# A responder's controls (``onduty resolve``, ``onduty retry``, ``onduty approve
+# --for-real``; see onduty.domain.controls). On an incident: resolve it by hand (the
+# value is the reason), decide a step again (the value is the step), run a step's dry
+# run for real (the step). Each carries its writer's own name (resolved-by,
+# retried-by, approved-by), which the admission policies check: resolve and retry
+# need the custom verbs of the same names (onduty-acknowledgement), run-for-real
+# the approve verb (onduty-approval). onduty removes a retry or run-for-real once
+# it has recorded it, so the next request is a new one.
+RESOLVE_ANNOTATION = f"{GROUP}/resolve"
+RESOLVED_BY_ANNOTATION = f"{GROUP}/resolved-by"
+RETRY_ANNOTATION = f"{GROUP}/retry"
+RETRIED_BY_ANNOTATION = f"{GROUP}/retried-by"
+RUN_FOR_REAL_ANNOTATION = f"{GROUP}/run-for-real"
+
 # --- on Alerts and Incidents, written by the bridge and the operator --------------------------------
 
 # On an Alert: its Alertmanager fingerprint (bridge), so all episodes of one
@@ -86,7 +100,8 @@ FINGERPRINT_LABEL = f"{GROUP}/fingerprint"
 ALERTNAME_LABEL = f"{GROUP}/alertname"
 # On an Incident: the hash of its grouping key (operator), so alerts of one group find their open incident.
 GROUP_LABEL = f"{GROUP}/group"
-# On an Alert: the incident it joined (operator).
+# On an Alert: the incident it joined (operator). On a post-mortem ConfigMap: its incident (the uid if the name
+# is longer than a label value may be).
 INCIDENT_LABEL = f"{GROUP}/incident"
 
 # --- Kopf's bookkeeping --------------------------------------------------------------------------

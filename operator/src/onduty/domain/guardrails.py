@@ -114,7 +114,4 @@ def check_condition(*, holds: bool | None, message: str) -> Verdict:
     return Verdict("Condition", True, "ConditionMet", message)
 
 
-# Verdicts that hold automation (wait and look again) rather than skip the step:
-# a human's pause or silence is lifted later, and then the step should run.
-# A concurrency budget frees up as other actions finish.
-HOLDING_REASONS = frozenset({"AutomationPaused", "Silenced", "SilenceCheckFailed", "ConcurrencyLimited"})
+# Which denials hold a step (wait and look again) and which are final: onduty.domain.holds.

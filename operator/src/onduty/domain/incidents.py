@@ -6,6 +6,10 @@ Phases::
       │                          │ verification failed / nothing could run
       └──no runbook──────────────┴────────────────────▶ Escalated ─────────────────▶ Resolved
 
+While the runbook runs, ``Remediating`` gives way to what it waits for —
+``AwaitingApproval``, ``Paused`` or ``Held`` — with ``status.waitingFor``
+saying what (:mod:`onduty.domain.waiting`, derived from the action records).
+
 Each function edits the status dict in place and returns the timeline entries
 it added, which the caller also posts as Events. The caller writes the status
 back with optimistic concurrency, so these edits are never lost to a race.
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from onduty.domain import timeline
+from onduty.domain import timeline, waiting
 from onduty.domain.guardrails import Verdict, first_denial
 from onduty.domain.runbooks import RunbookRef, RunbookSpec, Step
 from onduty.domain.timeline import Entry
@@ -235,6 +239,7 @@ def resolve(status: dict[str, Any], *, now: datetime, reason: str, message: str)
         return []
     entries = close_open_actions(status, now=now)
     status["phase"] = "Resolved"
+    status.pop("waitingFor", None)
     status["resolvedAt"] = rfc3339(now)
     timeline.set_condition(status, type_=COND_RESOLVED, true=True, reason=reason, message=message, now=now)
     entry = Entry("IncidentResolved", message)
@@ -257,6 +262,14 @@ def close_open_actions(status: dict[str, Any], *, now: datetime) -> list[Entry]:
                 state="Closed",
                 reason="IncidentResolved",
                 message="the incident resolved before the action was verified; its effect was not judged",
+            )
+        elif isinstance(action.get("held"), dict):  # its hold is dropped with the incident, and says so
+            held = action["held"]
+            action.update(
+                state="Denied",
+                reason="IncidentResolved",
+                message=f"the incident resolved while the step was held ({held.get('reason')}: "
+                f"{held.get('message')}); the hold is dropped and the step does not run",
             )
         else:
             action.update(
@@ -303,8 +316,12 @@ def workloads_touched(incident: Mapping[str, Any], target: Workload, action_id: 
     return len(touched)
 
 
-def record_runbook(status: dict[str, Any], runbook: RunbookRef | None, *, now: datetime) -> list[Entry]:
-    """The triage result: which runbook applies, or that none does (a human must look)."""
+def record_runbook(status: dict[str, Any], runbook: RunbookRef | None, *, now: datetime, why: str = "") -> list[Entry]:
+    """The triage result: which runbook applies, or that none does (a human must look).
+
+    ``why`` is the matching explanation (:meth:`onduty.domain.runbooks.Selection.message`):
+    which runbook won and over whom, or the nearest misses.
+    """
     if runbook is None:
         status["runbook"] = {}
         timeline.set_condition(
@@ -312,17 +329,23 @@ def record_runbook(status: dict[str, Any], runbook: RunbookRef | None, *, now: d
             type_=COND_RUNBOOK,
             true=False,
             reason="NoRunbookMatched",
-            message="no runbook matches this incident",
+            message=why or "no runbook matches this incident",
             now=now,
         )
-        return escalate(
+        explained: list[Entry] = []
+        if why and not timeline.condition_is(status, COND_ESCALATION, True):
+            explained = [Entry("NoRunbookMatched", why, "Warning")]
+            timeline.append(status, explained[0], now)
+        return explained + escalate(
             status, now=now, reason="NoRunbookMatched", message="no runbook matches this incident; a human must respond"
         )
     status["runbook"] = {"namespace": runbook.namespace, "name": runbook.name}
     if runbook.spec.escalation_policy:
         status["runbook"]["escalationPolicy"] = runbook.spec.escalation_policy
     steps = len(runbook.spec.remediation.steps) if runbook.spec.remediation else 0
-    message = f"runbook {runbook.key} matched ({steps} remediation step(s))"
+    message = (
+        f"{why}; {steps} remediation step(s)" if why else f"runbook {runbook.key} matched ({steps} remediation step(s))"
+    )
     timeline.set_condition(status, type_=COND_RUNBOOK, true=True, reason="RunbookMatched", message=message, now=now)
     entry = Entry("RunbookMatched", message)
     timeline.append(status, entry, now)
@@ -337,6 +360,7 @@ def escalate(status: dict[str, Any], *, now: datetime, reason: str, message: str
         return []
     if not is_resolved(status):
         status["phase"] = "Escalated"
+    status.pop("waitingFor", None)
     timeline.set_condition(status, type_=COND_ESCALATION, true=True, reason=reason, message=message, now=now)
     entry = Entry("EscalationRequired", message, "Warning")
     timeline.append(status, entry, now)
@@ -357,7 +381,9 @@ def put_action(status: dict[str, Any], action: dict[str, Any]) -> None:
     actions.append(action)
     actions.sort(key=lambda a: (a.get("createdAt", ""), a.get("id", "")))
     status["actions"] = actions
-    status["lastAction"] = f"{action.get('action')} {action.get('state')}"
+    held = action.get("state") == "Pending" and isinstance(action.get("held"), dict)
+    status["lastAction"] = f"{action.get('action')} {'Held' if held else action.get('state')}"
+    waiting.refresh(status)
 
 
 @dataclass(frozen=True)
@@ -392,10 +418,17 @@ def new_action(next_: NextStep, target: Workload, *, now: datetime) -> dict[str,
 
 
 def deny_action(
-    status: dict[str, Any], action: dict[str, Any], verdicts: Sequence[Verdict], *, now: datetime
+    status: dict[str, Any],
+    action: dict[str, Any],
+    verdicts: Sequence[Verdict],
+    *,
+    now: datetime,
+    decisive: Verdict | None = None,
 ) -> list[Entry]:
-    denial = first_denial(verdicts)
+    """The step does not run: ``decisive`` (default: the first denial) is its reason, every verdict is kept."""
+    denial = decisive or first_denial(verdicts)
     assert denial is not None
+    action.pop("held", None)
     action.update(
         state="Denied",
         reason=denial.reason,
@@ -502,23 +535,76 @@ def expire_approval(status: dict[str, Any], action: dict[str, Any], *, now: date
     return [entry]
 
 
+def hold_action(
+    status: dict[str, Any],
+    action: dict[str, Any],
+    held: dict[str, Any],
+    verdicts: Sequence[Verdict],
+    *,
+    now: datetime,
+) -> list[Entry]:
+    """The step waits for a denial that passes by itself (or a human's pause): recorded, said once per reason/until."""
+    before = action.get("held") if isinstance(action.get("held"), dict) else None
+    action.update(state="Pending", held=held, verdicts=[v.to_dict() for v in verdicts])
+    put_action(status, action)
+    if before is not None and (before.get("reason"), before.get("until")) == (held.get("reason"), held.get("until")):
+        return []
+    reason = str(held.get("reason"))
+    until = f"; {action['action']} of {_target(action)} is judged again at {held['until']}" if held.get("until") else ""
+    entry = Entry(
+        _HOLD_ENTRIES.get(reason, "RemediationHeld"), f"automation held: {held.get('message')}{until}", "Warning"
+    )
+    timeline.append(status, entry, now)
+    return [entry]
+
+
+# The timeline's reason for a hold, where it has its own (older than RemediationHeld, and kept).
+_HOLD_ENTRIES = {
+    "AutomationPaused": "AutomationPaused",
+    "Silenced": "AutomationSilenced",
+    "SilenceCheckFailed": "SilenceCheckFailed",
+    "ConcurrencyLimited": "ConcurrencyLimited",
+}
+
+
+def release_hold(status: dict[str, Any], action: dict[str, Any], *, now: datetime) -> list[Entry]:
+    """The hold has passed: the step is judged again on every guardrail (a hold is not an approval)."""
+    held = action.pop("held", None)
+    if not isinstance(held, dict):
+        return []
+    put_action(status, action)
+    entry = Entry(
+        "RemediationReleased",
+        f"{action['action']} of {_target(action)}: {held.get('reason')} no longer holds it (held since"
+        f" {held.get('since')}); every guardrail is judged again",
+    )
+    timeline.append(status, entry, now)
+    return [entry]
+
+
 def start_action(
     status: dict[str, Any], action: dict[str, Any], verdicts: Sequence[Verdict], *, now: datetime
 ) -> list[Entry]:
-    """Record the action (with its verdicts) *before* it runs."""
+    """Record the action (with its verdicts) *before* it runs: the claim, silent.
+
+    The action's own checks (blast radius, an HPA, nothing to undo) still
+    come after the claim and may refuse it; so the timeline says
+    ``RemediationStarted`` only once the action really ran (:func:`applied_action`),
+    never before a step that is then skipped.
+    """
     action.update(state="Pending", startedAt=rfc3339(now), verdicts=[v.to_dict() for v in verdicts])
     put_action(status, action)
-    entry = Entry("RemediationStarted", f"{action['action']} of {_target(action)} starting (action {action['id']})")
-    timeline.append(status, entry, now)
-    return [entry]
+    return []
 
 
 def applied_action(status: dict[str, Any], action: dict[str, Any], *, now: datetime, message: str) -> list[Entry]:
     action.update(state="Applied", appliedAt=rfc3339(now), message=message)
     put_action(status, action)
+    started = Entry("RemediationStarted", f"{action['action']} of {_target(action)} starting (action {action['id']})")
     entry = Entry("RemediationApplied", f"{action['action']} of {_target(action)} applied: {message}")
+    timeline.append(status, started, now)
     timeline.append(status, entry, now)
-    return [entry]
+    return [started, entry]
 
 
 def finish_action(

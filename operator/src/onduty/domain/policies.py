@@ -22,12 +22,12 @@ from onduty.domain.guardrails import Verdict
 from onduty.domain.runbooks import ACTIONS, LabelSelector
 from onduty.domain.schedule import DEFAULT_ZONE, ScheduleError, Window, cron_problem, time_zone
 from onduty.domain.specs import (
-    CRON_PATTERN,
     DNS_LABEL,
     DNS_SUBDOMAIN,
     TIMESTAMP_PATTERN,
     SpecModel,
     SpecRoot,
+    cron_problem_in_words,
     describe_validation_error,
     go_duration,
     string_set,
@@ -107,6 +107,13 @@ class BlastRadius(_Model):
     max_replicas: int | None = Field(default=None, alias="maxReplicas", ge=1)
     max_workloads_per_incident: int | None = Field(default=None, alias="maxWorkloadsPerIncident", ge=1)
 
+    @model_validator(mode="after")
+    def _satisfiable(self) -> BlastRadius:
+        # The CRD's CEL rule, with its message: no replica count could be both.
+        if self.min_available is not None and self.max_replicas is not None and self.min_available > self.max_replicas:
+            raise ValueError("minAvailable must not exceed maxReplicas (no scale could satisfy both)")
+        return self
+
 
 class WindowSpec(_Model):
     name: str = ""
@@ -136,13 +143,10 @@ class WindowSpec(_Model):
         # stores such a policy, and the operator reports it not Accepted, as it never opens.
         if value is None:
             return value
+        written = cron_problem_in_words(value)
+        if written:
+            raise ValueError(written)
         problem = cron_problem(value)
-        if not re.fullmatch(CRON_PATTERN, value):
-            named = f"{problem}; " if problem else ""  # cronsim's words name the field, where it has some
-            raise ValueError(
-                f"cron {value!r}: {named}expected 5 fields of '*', numbers (at most two digits), ranges, lists and"
-                " steps, within minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week 0-7"
-            )
         if problem:
             raise ValueError(f"cron {value!r}: {problem}")
         return value

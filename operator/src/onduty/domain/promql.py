@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from onduty.domain.promql_scope import syntax_problem
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -34,6 +36,14 @@ class Comparison(BaseModel):
     expr: str = Field(min_length=1, max_length=4096)
     op: Op
     threshold: float
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        problem = syntax_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     def __str__(self) -> str:
         return f"{self.expr} {self.op} {self.threshold:g}"

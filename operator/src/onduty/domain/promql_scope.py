@@ -37,6 +37,8 @@ from datetime import datetime, timedelta
 
 import promql_parser
 
+from onduty.domain import templates
+
 NAMESPACE_LABEL = "namespace"
 
 # Kubernetes' DNS-1123 label, as namespaces are named. The caller passes the
@@ -55,6 +57,20 @@ _SHOWN_MAX = 200
 
 class PromQLError(ValueError):
     """A query onduty will not send: it does not parse, or it cannot be confined faithfully."""
+
+
+def syntax_problem(expr: str) -> str | None:
+    """Why ``expr`` is no PromQL (the parser's words, naming the query), or None.
+
+    The API server cannot judge PromQL (CEL has no parser for it), so the spec
+    models ask this when a runbook is read: a query that does not parse is
+    refused when it is written, not found out during an incident.
+    """
+    try:
+        promql_parser.parse(templates.placeholders(expr))  # templates ({{ labels.pod }}) are judged by templates
+    except ValueError as error:
+        return f"cannot parse PromQL {_shown(expr)}: {error}"
+    return None
 
 
 def confine(expr: str, namespace: str) -> str:

@@ -41,6 +41,7 @@ from onduty.domain.specs import (
     distinct,
     go_duration,
 )
+from onduty.domain.templates import known_templates, templated_subdomain
 
 Action = Literal[
     "rolloutRestart", "scale", "rolloutUndo", "deletePod", "cordonNode", "runJob", "argoRollback", "helmRollback"
@@ -64,6 +65,8 @@ class _Model(SpecModel):
 
 Duration = Annotated[str, AfterValidator(go_duration)]
 Distinct = AfterValidator(distinct)
+# A name field that may hold templates ({{ labels.pod }}: onduty.domain.templates), rendered when the step runs.
+TemplatedName = Annotated[str, AfterValidator(templated_subdomain)]
 
 
 class LabelRequirement(_Model):
@@ -112,11 +115,16 @@ class Match(_Model):
 
 class TargetRef(_Model):
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"]
-    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN)
+    name: TemplatedName = Field(max_length=253)
 
 
 class Condition(Comparison, _Model):
     """A PromQL comparison in a spec: ``expr op threshold``, read as the API server reads it."""
+
+    @field_validator("expr")
+    @classmethod
+    def _templates_known(cls, value: str) -> str:
+        return known_templates(value)
 
 
 class MetricCheck(Condition):
@@ -151,13 +159,13 @@ class Step(_Model):
     min_replicas: int | None = Field(default=None, alias="minReplicas", ge=0)
     max_replicas: int | None = Field(default=None, alias="maxReplicas", ge=1)
     to_revision: int | None = Field(default=None, alias="toRevision", ge=1)
-    release: str | None = Field(default=None, max_length=53, pattern=DNS_SUBDOMAIN)
-    application: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN)
+    release: TemplatedName | None = Field(default=None, max_length=53)
+    application: TemplatedName | None = Field(default=None, max_length=253)
     application_namespace: str | None = Field(
         default=None, alias="applicationNamespace", max_length=63, pattern=DNS_LABEL
     )
     to_history_id: int | None = Field(default=None, alias="toHistoryId", ge=0)
-    node: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN)
+    node: TemplatedName | None = Field(default=None, max_length=253)
     job: JobSpec | None = None
     revert_on_failure: bool = Field(default=False, alias="revertOnFailure")
     cooldown: Duration = DEFAULT_COOLDOWN
@@ -174,6 +182,11 @@ class Step(_Model):
             raise ValueError("an argoRollback step names its application")
         if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
             raise ValueError("minReplicas must not exceed maxReplicas")
+        if self.replicas is not None and not (
+            (self.min_replicas is None or self.replicas >= self.min_replicas)
+            and (self.max_replicas is None or self.replicas <= self.max_replicas)
+        ):
+            raise ValueError("replicas must lie between minReplicas and maxReplicas")
         return self
 
     @property
@@ -243,16 +256,147 @@ def select_runbook(
     ``priority``, then the incident's own namespace over the global one, then
     the more specific label selector, then name (so the choice is stable).
     """
-    eligible = [
-        rb
+    return explain_selection(
+        candidates, labels=labels, severity=severity, namespace=namespace, global_namespace=global_namespace
+    ).chosen
+
+
+# How many runbooks a matching explanation names besides the chosen one (or, when none
+# matched, how many near misses): enough to see the competition, short enough for an Event.
+EXPLAINED_LIMIT = 3
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A runbook that did not match: what of its match held, and what did not."""
+
+    runbook: RunbookRef
+    matched: tuple[str, ...]
+    missed: tuple[str, ...]
+
+    def describe(self) -> str:
+        held = f"{', '.join(self.matched)} matched; " if self.matched else ""
+        return f"{self.runbook.key} ({held}{'; '.join(self.missed)})"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which runbook matched and why it beat the others, or why none matched."""
+
+    chosen: RunbookRef | None
+    # The other matching runbooks, best first, each with why the chosen one beat it.
+    beaten: tuple[tuple[RunbookRef, str], ...] = ()
+    # When none matched: the nearest misses, nearest first.
+    nearest: tuple[Miss, ...] = ()
+    # What the chosen runbook matched on ("alertname=X, severity=critical, label app=web").
+    matched_on: str = ""
+
+    def message(self) -> str:
+        """One sentence for the timeline and the ``RunbookMatched`` / ``NoRunbookMatched`` Event."""
+        if self.chosen is None:
+            if not self.nearest:
+                return "no runbook matched: no runbook in scope names this alert"
+            shown = ", ".join(m.describe() for m in self.nearest[:EXPLAINED_LIMIT])
+            return f"no runbook matched: nearest {shown}"
+        text = f"runbook {self.chosen.key} (priority {self.chosen.spec.priority}) matched {self.matched_on}"
+        if self.beaten:
+            others = "; ".join(
+                f"chosen over {rb.key} ({_priority_note(self.chosen, rb)}) because {why}"
+                for rb, why in self.beaten[:EXPLAINED_LIMIT]
+            )
+            more = len(self.beaten) - EXPLAINED_LIMIT
+            text += f"; {others}" + (f"; and {more} more" if more > 0 else "")
+        return text
+
+
+def _priority_note(chosen: RunbookRef, other: RunbookRef) -> str:
+    if other.spec.priority == chosen.spec.priority:
+        return "same priority"
+    return f"priority {other.spec.priority}"
+
+
+def _why_beaten(chosen: RunbookRef, other: RunbookRef, namespace: str) -> str:
+    """Which rule of the order (see :func:`select_runbook`) put ``chosen`` before ``other``."""
+    if chosen.spec.priority != other.spec.priority:
+        return f"its priority is higher ({chosen.spec.priority} > {other.spec.priority})"
+    if (chosen.namespace == namespace) != (other.namespace == namespace):
+        return f"it is in the incident's namespace {namespace}, the other in the global namespace"
+    mine, theirs = chosen.spec.match.labels.specificity, other.spec.match.labels.specificity
+    if mine != theirs:
+        return f"its label selector is more specific ({mine} requirement(s) against {theirs})"
+    return "its name sorts first (all else equal)"
+
+
+def _label_misses(selector: LabelSelector, labels: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The selector's requirements that hold and those that do not, in words."""
+    held: list[str] = []
+    missed: list[str] = []
+    for key, want in selector.match_labels.items():
+        have = labels.get(key)
+        if have == want:
+            held.append(f"{key}={want}")
+        elif have is None:
+            missed.append(f"label {key} missing, wants {key}={want}")
+        else:
+            missed.append(f"label {key}={have} \u2260 {want}")
+    for req in selector.match_expressions:
+        one = LabelSelector.model_validate({"matchExpressions": (req,)})
+        shown = f"{req.key} {req.operator}" + (f" ({', '.join(req.values)})" if req.values else "")
+        if one.matches(labels):
+            held.append(shown)
+        else:
+            have = labels.get(req.key)
+            missed.append(
+                f"label {req.key}={have} fails {shown}"
+                if have is not None
+                else f"label {req.key} missing, wants {shown}"
+            )
+    return held, missed
+
+
+def _judge(rb: RunbookRef, *, labels: dict[str, str], severity: Severity) -> Miss:
+    """Each part of ``rb``'s match against the incident: an empty ``missed`` is a match."""
+    held: list[str] = []
+    missed: list[str] = []
+    alertname = labels.get("alertname", "")
+    if alertname in rb.spec.match.alertnames:
+        held.append(f"alertname={alertname}")
+    else:
+        missed.append(f"alertname {alertname or '(none)'} not in {', '.join(rb.spec.match.alertnames)}")
+    if rb.spec.match.severities:
+        if severity in rb.spec.match.severities:
+            held.append(f"severity={severity}")
+        else:
+            missed.append(f"severity {severity} \u2260 {', '.join(rb.spec.match.severities)}")
+    label_held, label_missed = _label_misses(rb.spec.match.labels, labels)
+    held += [f"label {text}" for text in label_held]
+    missed += label_missed
+    return Miss(rb, tuple(held), tuple(missed))
+
+
+def explain_selection(
+    candidates: Iterable[RunbookRef],
+    *,
+    labels: dict[str, str],
+    severity: Severity,
+    namespace: str,
+    global_namespace: str,
+) -> Selection:
+    """:func:`select_runbook` with its reasons: why the chosen one beat each other match, or the nearest misses."""
+    # Runbooks of other namespaces are not named, not even as near misses: the explanation is
+    # an Event in the incident's namespace, and another team's runbooks are not its business.
+    judged = [
+        _judge(rb, labels=labels, severity=severity)
         for rb in candidates
         if rb.namespace in (namespace, global_namespace)
-        and labels.get("alertname", "") in rb.spec.match.alertnames
-        and (not rb.spec.match.severities or severity in rb.spec.match.severities)
-        and rb.spec.match.labels.matches(labels)
     ]
+    eligible = [j.runbook for j in judged if not j.missed]
     if not eligible:
-        return None
+        # Nearest first: fewest misses, then the order a match would have had.
+        judged.sort(
+            key=lambda j: (len(j.missed), -j.runbook.spec.priority, j.runbook.namespace != namespace, j.runbook.key)
+        )
+        return Selection(None, nearest=tuple(judged[:EXPLAINED_LIMIT]))
     eligible.sort(
         key=lambda rb: (
             -rb.spec.priority,
@@ -261,4 +405,12 @@ def select_runbook(
             rb.key,
         )
     )
-    return eligible[0]
+    chosen = eligible[0]
+    on = next(j for j in judged if j.runbook is chosen).matched
+    if not chosen.spec.match.severities:
+        on = (*on[:1], "any severity", *on[1:])
+    return Selection(
+        chosen,
+        beaten=tuple((rb, _why_beaten(chosen, rb, namespace)) for rb in eligible[1:]),
+        matched_on=", ".join(on),
+    )

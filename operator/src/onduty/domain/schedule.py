@@ -115,3 +115,40 @@ class Window:
             if instant > earliest:
                 return True
         return False  # cronsim found no start in 50 years
+
+    def opens_after(self, now: datetime) -> datetime | None:
+        """The first start of the window after ``now`` (UTC), or None if it never opens again."""
+        if self.start is not None and self.end is not None:
+            return self.start.astimezone(UTC) if self.start > now else None
+        if self.cron is None or self.duration <= timedelta(0):
+            return None
+        now = now.astimezone(UTC)
+        for start in CronSim(self.cron, now.astimezone(self.zone)):
+            instant = start.astimezone(UTC)
+            if instant > now:
+                return instant
+        return None
+
+    def closes_after(self, now: datetime) -> datetime | None:
+        """When the window that contains ``now`` ends (UTC); None when ``now`` is outside it."""
+        if not self.contains(now):
+            return None
+        if self.start is not None and self.end is not None:
+            return self.end.astimezone(UTC)
+        now = now.astimezone(UTC)
+        earliest = now - self.duration
+        ends = [start.astimezone(UTC) + self.duration for start in _starts_between(self, earliest, now)]
+        return max(ends) if ends else None
+
+
+def _starts_between(window: Window, earliest: datetime, latest: datetime) -> list[datetime]:
+    """The window's starts in ``(earliest, latest]``, for an overlap of consecutive recurrences."""
+    assert window.cron is not None
+    found = []
+    for start in CronSim(window.cron, earliest.astimezone(window.zone)):
+        instant = start.astimezone(UTC)
+        if instant > latest:
+            break
+        if instant > earliest:
+            found.append(instant)
+    return found

@@ -38,17 +38,13 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
-from onduty.domain.durations import PATTERN as DURATION_PATTERN
+from onduty.domain import durations
 
 # Kubernetes object names: RFC 1123 labels (namespaces, Services) and subdomains (most objects).
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-# The longest duration a spec may give. The API server's CEL holds durations as
-# Go's time.Duration, which ends at 2562047h47m16s (292 years); the CRDs bound
-# every duration by this, and Python's timedelta could not hold much more.
-MAX_DURATION = "2562047h"
-_NANOS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_MAX_DURATION_NANOS = 2562047 * _NANOS["h"]
+# The longest duration a spec may give (Go's time.Duration, which the API server's CEL uses).
+MAX_DURATION = durations.MAX
 _INT64 = range(-(2**63), 2**63)  # a JSON integer the API server takes
 _T = TypeVar("_T")
 # A policy window's five-field cron, as one expression both the model and the CRD
@@ -59,6 +55,22 @@ _T = TypeVar("_T")
 _CRON_NUMBERS = ("[0-5]?[0-9]", "[01]?[0-9]|2[0-3]", "0?[1-9]|[12][0-9]|3[01]", "0?[1-9]|1[0-2]", "0?[0-7]")
 _CRON_ITEMS = [f"([*]|({n})(-({n}))?)(/(0?[1-9]|[1-9][0-9]))?" for n in _CRON_NUMBERS]
 CRON_PATTERN = "^ *" + " +".join(f"{item}(,{item})*" for item in _CRON_ITEMS) + " *$"
+# What a cron must be, in the words of the CRD's rule message (which follows "must be ").
+CRON_FORM = (
+    "five cron fields such as '0 2 * * 6' (Saturdays 02:00): minute 0-59, hour 0-23, day of month 1-31,"
+    " month 1-12, day of week 0-7 (0 and 7 are Sunday), as numbers, not names like Sat or shorthands like @daily"
+)
+_CRON_SHORTHANDS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # A policy window's start and end: RFC 3339 with an offset, years 1970-2999. The
 # API server's date-time format and Python's parser each accept forms the
 # other does not (lower-case 't', '+0100', offsets past 23:59, year 0); this
@@ -69,22 +81,46 @@ TIMESTAMP_PATTERN = (
 )
 
 
+def _numbered(field: str, names: tuple[str, ...], first: int) -> str:
+    """A cron field with its three-letter names (``Sat``, ``jan``) as the numbers they stand for."""
+
+    def number(found: re.Match[str]) -> str:
+        name = found[0].lower()
+        return str(names.index(name) + first) if name in names else found[0]
+
+    return re.sub("[A-Za-z]{3}", number, field)
+
+
+def cron_suggestion(value: str) -> str | None:
+    """The cron ``value`` means, in numbers, where that is obvious (``0 2 * * Sat`` → ``0 2 * * 6``); None if not."""
+    written = _CRON_SHORTHANDS.get(value.strip().lower())
+    if written is None:
+        fields = value.split()
+        if len(fields) != 5:
+            return None
+        fields[3], fields[4] = _numbered(fields[3], _MONTHS, 1), _numbered(fields[4], _DAYS, 0)
+        written = " ".join(fields)
+    return written if re.fullmatch(CRON_PATTERN, written) else None
+
+
+def cron_problem_in_words(value: str) -> str | None:
+    """Why ``value`` is not a cron the CRD accepts, with the fix where one is obvious; None if it is one."""
+    if re.fullmatch(CRON_PATTERN, value):
+        return None
+    fix = cron_suggestion(value)
+    return f"{value!r} is not {CRON_FORM}" + (f"; write {fix!r}" if fix else "")
+
+
 def go_duration(value: Any) -> Any:
-    """``value`` if it is a duration the CRD accepts (``30s``, ``1h30m``, at most :data:`MAX_DURATION`).
+    """``value`` if it is a duration the CRD accepts (``90s``, ``1h30m``, ``1d``, at most :data:`MAX_DURATION`).
 
     Anything but a string is left to the type check.
     """
     if not isinstance(value, str):
         return value
-    if not re.fullmatch(DURATION_PATTERN, value):
-        raise ValueError(f"{value!r} is not a duration such as 30s, 10m or 1h30m")
-    # In nanoseconds, truncated, as Go's time.ParseDuration counts: no float rounding at the bound.
-    nanos = sum(
-        int(whole) * _NANOS[unit] + (int(fraction or 0) * _NANOS[unit]) // 10 ** len(fraction)
-        for whole, fraction, unit in re.findall(r"([0-9]+)(?:\.([0-9]+))?(ms|s|m|h)", value)
-    )
-    if nanos > _MAX_DURATION_NANOS:
-        raise ValueError(f"{value!r} is longer than {MAX_DURATION}, the longest duration Kubernetes can hold")
+    problem = durations.problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -195,7 +231,7 @@ def string_set(
         if len(value) < min_length:
             raise ValueError(f"[{index}]: {value!r} must be at least {min_length} character(s) long")
         if pattern is not None and not re.fullmatch(pattern, value):
-            raise ValueError(f"[{index}]: {value!r} does not match {pattern}")
+            raise ValueError(f"[{index}]: {value!r} is not {in_words(pattern)}")
     if unique:
         distinct(values)
     return values
@@ -297,16 +333,15 @@ def shown(value: object) -> str:
 
 
 class Problems(enum.Enum):
-    """How :func:`describe_validation_error` tells a spec's problems; each kind keeps the style it has always had."""
+    """How much :func:`describe_validation_error` tells: the first problem, or every one; always in onduty's words."""
 
-    # The first problem only (a status condition has room for one), its value after the field:
-    # spec.levels[0].ackTimeout ('5 minutes'): '5 minutes' is not a duration
+    # The first problem only (a status condition has room for one):
+    # spec.levels[0].ackTimeout: '5 minutes' is not a duration; write 5m
     FIRST = "first"
-    # Every problem; our validators' messages as written, since they name the value themselves:
+    # Every problem, separated by '; ':
     # spec.timeZone: required; spec.layers[0].rotation: '1 week' is not a duration; write 1w
     OWN_WORDS = "own words"
-    # Every problem in pydantic's words, the value after:
-    # spec.cooldown: Value error, '5 minutes' is not a duration (got '5 minutes')
+    # Every problem, as OWN_WORDS (the kinds that once had pydantic's words keep their name for it).
     PYDANTIC = "pydantic"
 
 
@@ -321,27 +356,113 @@ def field_path(loc: Sequence[int | str], prefix: str = "spec") -> str:
     return path
 
 
+def _items(count: object) -> str:
+    return f"{count} item" if count == 1 else f"{count} items"
+
+
+def _characters(count: object) -> str:
+    return f"{count} character" if count == 1 else f"{count} characters"
+
+
+def _sized(value: object) -> str:
+    return f", not {len(value)}" if isinstance(value, str | list | tuple | dict) else ""
+
+
+def in_own_words(problem: Mapping[str, Any]) -> str:
+    """One of pydantic's problems as onduty says it: ``required``, ``must be at most 1000, not 5000``."""
+    kind, ctx, value = problem["type"], problem.get("ctx") or {}, problem.get("input")
+    shown_value = f", not {shown(value)}" if isinstance(value, str | int | float) else ""
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "value_error":
+        return str(problem["msg"]).removeprefix(_VALUE_ERROR)
+    if kind == "string_too_long":
+        return f"must be at most {_characters(ctx.get('max_length'))}{_sized(value)}"
+    if kind == "string_too_short":
+        return f"must be at least {_characters(ctx.get('min_length'))} long"
+    if kind == "too_long":
+        return f"must have at most {_items(ctx.get('max_length'))}{_sized(value)}"
+    if kind == "too_short":
+        return f"must have at least {_items(ctx.get('min_length'))}"
+    bounds = {
+        "greater_than": ("more than", "gt"),
+        "greater_than_equal": ("at least", "ge"),
+        "less_than": ("less than", "lt"),
+        "less_than_equal": ("at most", "le"),
+    }
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {ctx.get(key)}{shown_value}"
+    if kind in ("literal_error", "enum"):
+        return f"must be one of {ctx.get('expected')}{shown_value}"
+    if kind == "string_pattern_mismatch":
+        return f"{shown(value)} is not {in_words(str(ctx.get('pattern')))}"
+    types_ = {
+        "string_type": "a string",
+        "int_type": "an integer",
+        "int_parsing": "an integer",
+        "float_type": "a number",
+        "float_parsing": "a number",
+        "bool_type": "true or false",
+        "bool_parsing": "true or false",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+        "model_attributes_type": "a mapping",
+        "list_type": "a list",
+        "tuple_type": "a list",
+    }
+    if kind in types_:
+        return f"must be {types_[kind]}{shown_value}"
+    message = str(problem["msg"]).removeprefix(_VALUE_ERROR)
+    return message.replace("Input should be", "must be", 1) + shown_value
+
+
+def _explained_by_another(problem: Mapping[str, Any], problems: Sequence[Mapping[str, Any]]) -> bool:
+    """A list's item count after its bad items were dropped: the bad item is the problem to tell."""
+    loc = tuple(problem["loc"])
+    return problem["type"] == "too_short" and any(
+        other is not problem and tuple(other["loc"])[: len(loc)] == loc and len(other["loc"]) > len(loc)
+        for other in problems
+    )
+
+
+_NO_VALUE = ("missing",)  # the problem is the field, not its value
+
+
+def in_words(pattern: str) -> str:
+    """What a value matching ``pattern`` is, for a message: the names people know by name, else the expression."""
+    known = {
+        DNS_LABEL: "a lower-case DNS label (letters, digits and '-', e.g. web-1)",
+        DNS_SUBDOMAIN: "a lower-case RFC 1123 subdomain (letters, digits, '-' and '.', e.g. web-1)",
+    }
+    return known.get(pattern, f"a value matching {pattern}")
+
+
+def _named_apart(value: object) -> bool:
+    """Whether a message about ``value`` names it after the message: a scalar or an empty collection."""
+    if isinstance(value, str | int | float | bool):
+        return True
+    return isinstance(value, Mapping | list | tuple) and not value
+
+
 def describe_validation_error(
     error: ValidationError, prefix: str = "spec", *, style: Problems = Problems.PYDANTIC, document: str = ""
 ) -> str:
-    """What is wrong, field by field, in ``style``; ``document`` names a problem with the whole of it (no field)."""
+    """What is wrong, field by field, in onduty's words; ``document`` names a problem with the whole of it (no field).
+
+    ``spec.allowedActions: required``, ``spec.steps[0].timeout: '5 minutes' is not a duration; write 5m``:
+    the field as kubectl names it, then what it must be, naming the value.
+    """
     problems = error.errors(include_url=False)
-    if style is Problems.FIRST:
-        problem = problems[0]
-        value = problem.get("input")
-        named = f" ({shown(value)})" if isinstance(value, str | int | float) else ""
-        message = problem["msg"].removeprefix(_VALUE_ERROR)
+    problems = [p for p in problems if not _explained_by_another(p, problems)] or problems
+    lines = []
+    for problem in problems[:1] if style is Problems.FIRST else problems:
+        message, value = in_own_words(problem), problem.get("input")
+        if problem["type"] not in _NO_VALUE and _named_apart(value) and shown(value) not in message:
+            message += f" (got {shown(value)})"
         # A set's item names its index and value itself: spec.inform[1]: 'Bad_Name' does not match ...
         joint = "" if message.startswith("[") else ": "
-        return f"{field_path(problem['loc'], prefix) or document}{named}{joint}{message}"
-    lines = []
-    for problem in problems:
-        path = field_path(problem["loc"], prefix) or document
-        if problem["type"] == "missing":
-            message = "required" if style is Problems.OWN_WORDS else problem["msg"]
-        elif problem["type"] == "value_error" and style is Problems.OWN_WORDS:
-            message = problem["msg"].removeprefix(_VALUE_ERROR)
-        else:
-            message = f"{problem['msg']} (got {shown(problem.get('input'))})"
-        lines.append(f"{path}: {message}")
+        lines.append(f"{field_path(problem['loc'], prefix) or document}{joint}{message}")
     return "; ".join(lines)

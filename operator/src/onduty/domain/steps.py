@@ -18,11 +18,12 @@ The first denial decides; every verdict is recorded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from onduty.domain import guardrails, policies, promql
+from onduty.domain import controls, guardrails, policies, promql
 from onduty.domain.guardrails import Verdict
 from onduty.domain.silences import Silence, covering
 
@@ -61,6 +62,9 @@ class StepFacts:
     condition: ConditionFacts | None = None
     in_force: Sequence[policies.Policy | policies.InvalidPolicy] = ()  # every RemediationPolicy, valid or not
     target_state: policies.TargetState = field(default_factory=lambda: policies.TargetState(namespace=""))
+    # A dry run a human approved to run for real (onduty.domain.controls), and the target as read now.
+    for_real: controls.ForReal | None = None
+    target_object: Mapping[str, Any] | None = None
 
 
 def decide(facts: StepFacts) -> tuple[list[Verdict], policies.Decision]:
@@ -90,6 +94,9 @@ def decide(facts: StepFacts) -> tuple[list[Verdict], policies.Decision]:
         evaluation = promql.evaluate(condition.comparison, condition.values, error=condition.error)
         verdicts.append(guardrails.check_condition(holds=evaluation.holds, message=evaluation.message))
     decision = policies.decide(facts.in_force, facts.action, facts.target_state, facts.now)
+    if facts.for_real is not None:  # the change its dry run showed, only on the target it showed it for
+        verdicts.append(controls.check_unchanged(facts.for_real, facts.target, facts.target_object))
+        decision = replace(decision, dry_run=False)
     return verdicts + list(decision.verdicts), decision
 
 

@@ -17,11 +17,21 @@ from typing import Any, TypeVar
 import kopf
 
 from onduty import GROUP, VERSION
-from onduty.domain import incidents
-from onduty.domain.annotations import FINALIZER, KOPF_PREFIX
+from onduty.domain import columns, incidents
+from onduty.domain.annotations import FINALIZER, KOPF_PREFIX, RESOLVE_ANNOTATION
 from onduty.domain.policies import InvalidPolicy, Policy, parse_policy
 from onduty.domain.runbooks import RunbookRef
-from onduty.handlers import alerts, escalation, remediation, retention, runbooks
+from onduty.handlers import (
+    alerts,
+    controls,
+    escalation,
+    pauses,
+    postmortem,
+    refusals,
+    remediation,
+    retention,
+    runbooks,
+)
 from onduty.handlers.runtime import Runtime
 from onduty.services.escalation import PolicyEntry
 
@@ -34,6 +44,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
+    # Kopf's own Events (a handler that failed) come from onduty too; the timeline's
+    # Events are onduty's own (handlers/events.py).
+    settings.posting.reporting_component = "onduty"
     # The watch stream reconnects every 10 minutes at most, so a silently dead
     # connection (no bookmarks) is replaced before incidents wait on it long.
     settings.watching.server_timeout = 600
@@ -101,8 +114,18 @@ def build_registry() -> kopf.OperatorRegistry:
         return runbooks.index_entries(name, namespace or "", dict(spec))
 
     @_on_spec(registry, "runbooks", handler_id="accept_runbook")
-    def accept_runbook(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
-        patch.status.update(runbooks.acceptance(dict(spec), dict(status), _generation(meta)))
+    def accept_runbook(
+        body: kopf.Body,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        meta: kopf.Meta,
+        patch: kopf.Patch,
+        memo: kopf.Memo,
+        **_: Any,
+    ) -> None:
+        result = runbooks.acceptance(dict(spec), dict(status), _generation(meta))
+        patch.status.update(result)
+        refusals.report(_runtime(memo), body, status, result)
 
     # --- remediation policies -----------------------------------------------------
     @kopf.index(GROUP, VERSION, "remediationpolicies", id="policies", registry=registry)
@@ -110,8 +133,19 @@ def build_registry() -> kopf.OperatorRegistry:
         return runbooks.policy_entry(name, dict(spec))
 
     @_on_spec(registry, "remediationpolicies", handler_id="accept_policy")
-    def accept_policy(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
-        patch.status.update(runbooks.acceptance(dict(spec), dict(status), _generation(meta), parse_policy))
+    def accept_policy(
+        body: kopf.Body,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        meta: kopf.Meta,
+        patch: kopf.Patch,
+        memo: kopf.Memo,
+        **_: Any,
+    ) -> None:
+        result = runbooks.acceptance(dict(spec), dict(status), _generation(meta), parse_policy)
+        patch.status.update(result)
+        patch.status["scope"] = columns.policy_scope(spec.get("scope"))  # the Scope column of kubectl get rpol
+        refusals.report(_runtime(memo), body, status, result)
 
     # --- alerts -------------------------------------------------------------------
     @_on_spec(registry, "alerts", handler_id="alert_changed", field="spec.state")
@@ -125,7 +159,9 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.daemon(
         GROUP, VERSION, "incidents", id="remediate", when=_unresolved, cancellation_timeout=10, registry=registry
     )
-    async def remediate(name: str, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    async def remediate(
+        name: str, namespace: str | None, memo: kopf.Memo, body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any
+    ) -> None:
         assert namespace is not None  # incidents are namespaced
         index: kopf.Index[str, RunbookRef] = kwargs["runbooks_by_alertname"]
 
@@ -138,6 +174,26 @@ def build_registry() -> kopf.OperatorRegistry:
             return list(policy_index.get("all", []))
 
         await remediation.remediate(_runtime(memo), namespace, name, candidates, in_force)
+        # Automation is done; a responder's retry or run-for-real reopens a step (until the incident resolves).
+        while await controls.wait_for_request(_runtime(memo), namespace, name, body, stopped):
+            await remediation.remediate(_runtime(memo), namespace, name, candidates, in_force)
+
+    # A responder resolves the incident by hand (onduty resolve): automation or not, it resolves.
+    async def resolve_by_hand(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+        assert namespace is not None
+        await controls.resolve(_runtime(memo), namespace, name)
+
+    asked = {RESOLVE_ANNOTATION: kopf.PRESENT}
+    for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
+        on(GROUP, VERSION, "incidents", id="resolve_by_hand", annotations=asked, when=_unresolved, registry=registry)(
+            resolve_by_hand
+        )
+
+    # A human pausing or resuming automation leaves a timeline entry and an Event.
+    @kopf.on.event(GROUP, VERSION, "incidents", id="pause_event", registry=registry)
+    async def pause_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        if event.get("type") != "DELETED":
+            await pauses.incident_seen(_runtime(memo), dict(event.get("object") or {}))
 
     # --- retention, and Alertmanager's truncation reaching an incident ------------
     # Resolved Alerts and Incidents go after --alert-retention / --incident-retention:
@@ -167,6 +223,7 @@ def build_registry() -> kopf.OperatorRegistry:
 
     @_on_spec(registry, "escalationpolicies", handler_id="accept_escalation_policy")
     async def accept_escalation_policy(
+        body: kopf.Body,
         name: str,
         namespace: str | None,
         spec: kopf.Spec,
@@ -178,7 +235,9 @@ def build_registry() -> kopf.OperatorRegistry:
     ) -> None:
         assert namespace is not None
         escalation_policies.setdefault(namespace, {})[name] = escalation.policy_entry(name, dict(spec))
-        patch.status.update(escalation.policy_acceptance(dict(spec), dict(status), _generation(meta)))
+        accepted = escalation.policy_acceptance(dict(spec), dict(status), _generation(meta))
+        patch.status.update(accepted)
+        refusals.report(_runtime(memo), body, status, accepted)
         _policy_changed(memo, namespace)
 
     @kopf.on.delete(
@@ -190,6 +249,7 @@ def build_registry() -> kopf.OperatorRegistry:
 
     @_on_spec(registry, "notifiers", handler_id="accept_notifier")
     async def accept_notifier(
+        body: kopf.Body,
         namespace: str | None,
         spec: kopf.Spec,
         status: kopf.Status,
@@ -204,6 +264,7 @@ def build_registry() -> kopf.OperatorRegistry:
             escalation.notifier_acceptance, cluster, namespace, dict(spec), dict(status), _generation(meta)
         )
         patch.status.update(result)
+        refusals.report(_runtime(memo), body, status, result)
 
     # A schedule's status says who is on call now; a timer keeps it current (handoffs happen
     # without anyone writing the object). Written only when it changed.
@@ -217,6 +278,7 @@ def build_registry() -> kopf.OperatorRegistry:
         registry=registry,
     )
     async def schedule_status(
+        body: kopf.Body,
         namespace: str | None,
         spec: kopf.Spec,
         status: kopf.Status,
@@ -233,6 +295,7 @@ def build_registry() -> kopf.OperatorRegistry:
         changed = {k: v for k, v in result.items() if k != "conditions" and current.get(k) != v}
         if changed or _conditions_changed(current, result):
             patch.status.update(result)
+        refusals.report(_runtime(memo), body, current, result)
 
     @kopf.on.startup(id="start_escalation", registry=registry)
     async def start_escalation(memo: kopf.Memo, **_: Any) -> None:
@@ -255,5 +318,16 @@ def build_registry() -> kopf.OperatorRegistry:
         machinery.incident_event(
             namespace, name, deleted=deleted, settled=escalation.settled(event.get("object") or {})
         )
+
+    # onduty's metrics about incidents (services/metrics.py), and a resolved incident's post-mortem draft once
+    # nothing about it is still being sent.
+    @kopf.on.event(GROUP, VERSION, "incidents", id="observe_incident", registry=registry)
+    async def observe_incident(
+        event: kopf.RawEvent, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
+    ) -> None:
+        runtime = _runtime(memo)
+        runtime.observed.incident_event(event.get("type"), event.get("object") or {})
+        if namespace is not None and event.get("type") != "DELETED":
+            await postmortem.write_if_due(runtime, namespace, name, dict(event.get("object") or {}))
 
     return registry

@@ -32,7 +32,7 @@ import kopf
 
 from onduty import API_VERSION
 from onduty.adapters.kube import ApiRejected, ApiUnavailable, Conflict, KubeError, NotFound
-from onduty.domain import grouping, incidents, severity, timeline
+from onduty.domain import columns, grouping, incidents, severity, timeline
 from onduty.domain.alerts import safe_label_value
 from onduty.domain.annotations import ALERTNAME_LABEL, GROUP_LABEL, INCIDENT_LABEL
 from onduty.domain.timeline import Entry
@@ -73,7 +73,7 @@ def _give_up(runtime: Runtime, alert: dict[str, Any], error: ApiRejected) -> Non
         " alert changes or onduty restarts"
     )
     log.error("alert %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
-    post(alert, [Entry("AlertNotRecorded", message, "Warning")])
+    post(runtime, alert, [Entry("AlertNotRecorded", message, "Warning")])
     status = {"conditions": (alert.get("status") or {}).get("conditions") or []}
     timeline.set_condition(
         status, type_=COND_RECORDED, true=False, reason="IncidentUpdateRejected", message=message, now=_now()
@@ -268,12 +268,13 @@ def _find_or_open(
             )
 
         obj, entries = _update_incident(runtime, namespace, created["metadata"]["name"], _open)
-        post(obj, entries)
+        post(runtime, obj, entries)
         return obj
 
 
 def _alert_joined(status: dict[str, Any], alert: dict[str, Any], now: datetime) -> list[Entry]:
     spec = alert["spec"]
+    columns.record_runbook_url(status, spec.get("annotations"))  # for `kubectl get incidents -o wide`
     # Alertmanager cut alerts of this group (truncatedAlerts, from the bridge): the incident says so.
     truncated = incidents.record_truncation(status, int(spec.get("truncatedAlerts") or 0), now=now)
     return truncated + incidents.record_alert(
@@ -290,7 +291,7 @@ def _record(runtime: Runtime, namespace: str, incident: str, alert: dict[str, An
     spec = alert["spec"]
 
     obj, entries = _update_incident(runtime, namespace, incident, lambda s, _: _alert_joined(s, alert, now))
-    post(obj, entries)
+    post(runtime, obj, entries)
     # A more severe alert joining raises the incident's severity.
     worst = severity.worst(obj["spec"]["severity"], severity.normalise(spec.get("labels", {}).get("severity")))
     if worst != obj["spec"]["severity"] and spec.get("state") == "firing":

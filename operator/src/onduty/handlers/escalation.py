@@ -27,7 +27,7 @@ from onduty.domain.escalation import EscalationPolicySpec, InvalidEscalationPoli
 from onduty.domain.notify.channel import Credentials
 from onduty.domain.notify.notifiers import InvalidNotifier, channel_for, parse_notifier
 from onduty.domain.times import rfc3339
-from onduty.handlers.events import post
+from onduty.handlers.events import poster
 from onduty.handlers.runtime import Runtime
 from onduty.services.deadlines import Deadlines
 from onduty.services.escalation import OPEN_STATES, Deliveries, Escalation, Metrics, PolicyEntry
@@ -80,7 +80,7 @@ def start(runtime: Runtime, policies: dict[str, dict[str, PolicyEntry]]) -> Mach
     transport = HttpTransport(config.notifier_allowed_networks)
     metrics = Metrics(runtime.metrics)
     deliveries = Deliveries(
-        runtime.cluster, transport, post=post, metrics=metrics, prometheus_url=config.prometheus_url or ""
+        runtime.cluster, transport, post=poster(runtime), metrics=metrics, prometheus_url=config.prometheus_url or ""
     )
 
     def in_namespace(namespace: str) -> list[PolicyEntry]:
@@ -91,7 +91,7 @@ def start(runtime: Runtime, policies: dict[str, dict[str, PolicyEntry]]) -> Mach
         global_namespace=config.global_namespace,
         policies=in_namespace,
         deliveries=deliveries,
-        post=post,
+        post=poster(runtime),
         metrics=metrics,
     )
 

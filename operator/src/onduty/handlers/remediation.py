@@ -19,7 +19,7 @@ import kopf
 from onduty.adapters.kube import ApiRejected, ApiUnavailable
 from onduty.domain.policies import InvalidPolicy, Policy
 from onduty.domain.runbooks import RunbookRef
-from onduty.handlers.events import post
+from onduty.handlers.events import poster
 from onduty.handlers.runtime import Runtime
 from onduty.services.remediation import IncidentWorker
 
@@ -37,13 +37,15 @@ async def remediate(
     policies_in_force: Callable[[], list[Policy | InvalidPolicy]],
 ) -> None:
     """Drive incident ``namespace/name`` until automation has nothing more to do for it."""
-    worker = IncidentWorker(runtime, namespace, name, runbooks, policies_in_force, emit=post)
+    worker = IncidentWorker(runtime, namespace, name, runbooks, policies_in_force, emit=poster(runtime))
     try:
         await worker.run()
     except ApiUnavailable as error:
+        runtime.observed.reconcile_errors.labels("incidents", "ApiUnavailable").inc()
         raise kopf.TemporaryError(
             f"API server unavailable: {error}", delay=random.uniform(*RETRY_DELAY_SECONDS)
         ) from error
     except ApiRejected as error:
+        runtime.observed.reconcile_errors.labels("incidents", "ApiRejected").inc()
         await worker.give_up(error)
         raise kopf.PermanentError(f"automation stopped for this incident: {error}") from error

@@ -13,9 +13,11 @@ from datetime import timedelta
 from prometheus_client import CollectorRegistry
 
 from onduty.adapters.kube import Cluster
+from onduty.adapters.recorder import EventRecorder
 from onduty.domain.grouping import GroupingConfig
 from onduty.domain.notify.destinations import Network
 from onduty.domain.retention import DEFAULT_ALERT_RETENTION, DEFAULT_INCIDENT_RETENTION
+from onduty.services.metrics import OperatorMetrics
 
 # The operator's own namespace: runbooks there apply to every namespace, and
 # alerts without a usable namespace label are stored there.
@@ -68,6 +70,14 @@ class Runtime:
     # write, so a storm of alerts costs a few writes of the incident, not one each.
     incident_writes: dict[str, list[object]] = field(default_factory=dict)
     incident_writes_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Timeline entries as Events, posted by onduty in order (adapters/recorder.py).
+    events: EventRecorder = field(init=False)
+    # Incidents, actions, guardrail verdicts and durations, counted from the incidents' watch events.
+    observed: OperatorMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventRecorder(self.cluster)
+        self.observed = OperatorMetrics(self.metrics)
 
     def group_lock(self, key: str) -> threading.Lock:
         with self._guard:

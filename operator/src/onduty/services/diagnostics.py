@@ -33,7 +33,7 @@ from typing import Any
 from onduty.adapters.diagnostics import Subject, collect
 from onduty.adapters.kube import Cluster, KubeError
 from onduty.adapters.prometheus import Prometheus
-from onduty.domain import diagnostics, timeline, trust
+from onduty.domain import diagnostics, runbook_rendering, timeline, trust
 from onduty.domain.diagnostics import DiagnosticSpec, Result
 from onduty.domain.runbooks import RunbookSpec
 from onduty.domain.timeline import Entry
@@ -79,10 +79,11 @@ async def gather(
     )
     url = runtime.config.prometheus_url
     prometheus = Prometheus(url) if url else None
+    values = runbook_rendering.incident_values(incident_obj, namespace)
     pool = ThreadPoolExecutor(max_workers=len(spec.diagnostics), thread_name_prefix="onduty-diagnostics")
     try:
         results = await asyncio.gather(
-            *(_run(pool, item, subject, runtime.cluster, prometheus) for item in spec.diagnostics)
+            *(_run(pool, _rendered(item, values), subject, runtime.cluster, prometheus) for item in spec.diagnostics)
         )
     finally:
         # A collector past its time bound is abandoned, not awaited: its own
@@ -110,9 +111,23 @@ async def gather(
     emit(obj, entries)
 
 
+def _rendered(spec: DiagnosticSpec, values: runbook_rendering.IncidentValues) -> DiagnosticSpec | Result:
+    """The diagnostic with the incident's values in its templates, or its failure when they do not fit."""
+    try:
+        return runbook_rendering.render_diagnostic(spec, values)
+    except trust.Untrusted as refusal:
+        return diagnostics.failed(spec.name, spec.type, f"{refusal.reason}: {refusal.message}", duration_ms=0)
+
+
 async def _run(
-    pool: ThreadPoolExecutor, spec: DiagnosticSpec, subject: Subject, cluster: Cluster, prometheus: Prometheus | None
+    pool: ThreadPoolExecutor,
+    spec: DiagnosticSpec | Result,
+    subject: Subject,
+    cluster: Cluster,
+    prometheus: Prometheus | None,
 ) -> Result:
+    if isinstance(spec, Result):  # refused before it ran (a template that did not fit)
+        return spec
     loop = asyncio.get_running_loop()
     started = loop.time()
     work = functools.partial(collect, spec, subject, cluster=cluster, prometheus=prometheus)

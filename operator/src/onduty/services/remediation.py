@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,12 +34,16 @@ from onduty.adapters.kube import ApiRejected, Cluster, Conflict, KubeError, NotF
 from onduty.adapters.prometheus import Prometheus, PrometheusUnavailable
 from onduty.domain import (
     approvals,
+    controls,
     guardrails,
+    holds,
     incidents,
     policies,
     promql,
     promql_scope,
+    runbook_rendering,
     steps,
+    templates,
     timeline,
     trust,
 )
@@ -48,7 +53,7 @@ from onduty.domain.actions.outcomes import Held, Refused
 from onduty.domain.annotations import is_paused
 from onduty.domain.durations import parse_duration
 from onduty.domain.rollouts import RolloutState, rollout_state
-from onduty.domain.runbooks import MetricCheck, RunbookRef, RunbookSpec, select_runbook
+from onduty.domain.runbooks import MetricCheck, RunbookRef, RunbookSpec, Selection, explain_selection
 from onduty.domain.severity import normalise
 from onduty.domain.timeline import Entry
 from onduty.domain.times import require_time, rfc3339
@@ -66,6 +71,9 @@ OPEN_WAIT_SECONDS = 10.0
 # the API server refuse an approval by anyone without the `approve` verb, or
 # one that names someone else: without it an approver is self-declared.
 APPROVAL_ADMISSION_POLICY = "onduty-approval"
+# How far past a hold's deadline the worker looks again: times are recorded to the
+# second, and a look a moment early would only find the hold still on.
+HOLD_MARGIN_SECONDS = 0.2
 
 Mutation = Callable[[dict[str, Any], dict[str, Any]], list[Entry]]
 
@@ -148,8 +156,10 @@ class IncidentWorker:
                 lambda s, o: incidents.open_incident(s, now=_now(), title=o["spec"]["title"], workload=workload)
             )
         if "runbook" not in (obj.get("status") or {}):
-            runbook = self._match(obj)
-            obj = await self._update(lambda s, _: incidents.record_runbook(s, runbook, now=_now()))
+            selection = self._match(obj)
+            obj = await self._update(
+                lambda s, _: incidents.record_runbook(s, selection.chosen, now=_now(), why=selection.message())
+            )
         ref = (obj.get("status") or {}).get("runbook") or {}
         if not ref:
             return
@@ -238,9 +248,9 @@ class IncidentWorker:
         alertname = (obj["spec"].get("labels") or {}).get("alertname", "")
         return list(self.runbooks(alertname))
 
-    def _match(self, obj: dict[str, Any]) -> RunbookRef | None:
+    def _match(self, obj: dict[str, Any]) -> Selection:
         labels = dict(obj["spec"].get("labels") or {})
-        return select_runbook(
+        return explain_selection(
             self._all_runbooks(obj),
             labels=labels,
             severity=normalise(obj["spec"].get("severity")),
@@ -251,6 +261,11 @@ class IncidentWorker:
     # --- one step -----------------------------------------------------------------------
     async def _step(self, obj: dict[str, Any], spec: RunbookSpec, nxt: incidents.NextStep) -> None:
         record = nxt.action
+        try:  # the step's templates, rendered with this incident's values before anything reads the step
+            nxt = replace(nxt, step=runbook_rendering.render_step(nxt.step, self._values(obj)))
+        except trust.Untrusted as refusal:
+            await self._refuse_untrusted(nxt, refusal)
+            return
         if record is None or record.get("state") == "Pending":
             try:
                 target = self._target(obj, nxt)
@@ -261,6 +276,10 @@ class IncidentWorker:
             if record is None or record.get("state") != "Applied":
                 return
         await self._verify(obj, nxt, record)
+
+    def _values(self, obj: dict[str, Any]) -> templates.IncidentValues:
+        """What the runbook's templates render for this incident: its own namespace, workload and labels."""
+        return runbook_rendering.incident_values(obj, self.namespace)
 
     def _target(self, obj: dict[str, Any], nxt: incidents.NextStep) -> Workload | None:
         """The step's target, always in the incident's namespace; raises :class:`trust.Untrusted`.
@@ -339,9 +358,12 @@ class IncidentWorker:
             # Alertmanager must not queue other incidents); the judgement itself is one pure function.
             facts = await self._facts(obj, nxt, target, workload)
             verdicts, decision = steps.decide(facts)
-            denial = guardrails.first_denial(verdicts)
+            denial = holds.deciding(verdicts)
             base = dict(record or incidents.new_action(nxt, target, now=_now()))
             base["policies"] = list(decision.policies)
+            if base.get("held") and denial is None:  # the hold has passed: judged again, and it is said
+                await self._update(lambda s, _: incidents.release_hold(s, dict(base), now=_now()))
+                base.pop("held", None)
             if denial is None and decision.needs_approval and not approvals.approved(base):
                 answer = await self._approval(obj, base, verdicts, decision)
                 if answer == "waiting":
@@ -352,24 +374,34 @@ class IncidentWorker:
                 async with self.runtime.budget_lock:  # judging the budget and claiming it are one step
                     if steps.needs_in_flight(facts):
                         cluster_wide, here = await self._call(self._in_flight, nxt.id)
-                        counted = steps.with_in_flight(facts, cluster_wide=cluster_wide, here=here)
-                        verdicts, decision = steps.decide(counted)
-                        denial = guardrails.first_denial(verdicts)
+                        facts = steps.with_in_flight(facts, cluster_wide=cluster_wide, here=here)
+                        verdicts, decision = steps.decide(facts)
+                        denial = holds.deciding(verdicts)
                     if denial is None:
                         await self._update(lambda s, _: incidents.start_action(s, dict(base), verdicts, now=_now()))
                         crashpoints.reached("after-record")
+            asking = base.get("state") == "AwaitingApproval"  # a request stands: it keeps waiting as it is
             if denial is not None and (
-                denial.reason in guardrails.HOLDING_REASONS or denial.reason == "AwaitingApproval"
+                denial.reason == "AwaitingApproval" or (asking and holds.kind(denial.reason) != "final")
             ):
-                if denial.reason != "AwaitingApproval":
-                    await self._hold(denial)
+                await asyncio.sleep(self.runtime.config.poll_seconds)
+            elif denial is not None and holds.kind(denial.reason) != "final":
+                outcome = holds.hold(facts, denial, since=_held_since(base))
+                if not isinstance(outcome, holds.Hold):
+                    denial = outcome  # held too long: final, and it says so
                 else:
-                    await asyncio.sleep(self.runtime.config.poll_seconds)
+                    await self._hold_step(base, outcome, verdicts)
+            if denial is not None and (denial.reason == "AwaitingApproval" or holds.kind(denial.reason) != "final"):
                 obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+                if incidents.is_resolved(obj.get("status") or {}):
+                    return None  # resolution closed the step (and dropped its hold) with a record
                 record = incidents.find_action(obj.get("status") or {}, nxt.id)
                 continue
             if denial is not None:
-                await self._record_outcome(lambda s, _: incidents.deny_action(s, dict(base), verdicts, now=_now()))
+                decisive = holds.final(facts, denial)
+                await self._record_outcome(
+                    lambda s, _: incidents.deny_action(s, dict(base), verdicts, now=_now(), decisive=decisive)
+                )
                 return None
             assert workload is not None  # a missing target is a denial above
             ctx = self._context(obj, nxt, target, workload, decision)
@@ -390,7 +422,9 @@ class IncidentWorker:
                     else "a policy in scope says dryRun"
                 )
                 await self._record_outcome(
-                    lambda s, _: incidents.dry_run_action(s, dict(base), verdicts, now=_now(), diff=diff, why=why)
+                    lambda s, _: incidents.dry_run_action(
+                        s, {**base, **controls.basis(workload)}, verdicts, now=_now(), diff=diff, why=why
+                    )
                 )
                 return None
             record = incidents.find_action(
@@ -424,7 +458,7 @@ class IncidentWorker:
         return Context(
             target=target,
             workload=workload,
-            action_id=nxt.id,
+            action_id=controls.attempt_id(nxt.id, nxt.action),  # a retried step is a new action
             step=nxt.step,
             incident=obj,
             limits=decision.blast_radius if decision else None,
@@ -530,6 +564,28 @@ class IncidentWorker:
         assert found is not None
         return found
 
+    async def _hold_step(self, action: dict[str, Any], hold: holds.Hold, verdicts: list[guardrails.Verdict]) -> None:
+        """Record the hold on the step's action (written when its reason or end changes), then wait for it.
+
+        The wait is the hold's own deadline (at most TIMED_RECHECK, so an edited policy is
+        seen); a pause is looked at every poll interval, as an approval is, so lifting it
+        takes effect at once. A resolved incident's worker is cancelled mid-wait.
+        """
+        held = hold.to_dict()
+        recorded = action.get("held") or {}
+        if (recorded.get("reason"), recorded.get("until"), recorded.get("since")) != (
+            held.get("reason"),
+            held.get("until"),
+            held.get("since"),
+        ):
+            await self._update(lambda s, _: incidents.hold_action(s, dict(action), held, verdicts, now=_now()))
+        if holds.kind(hold.reason) == "paused":
+            await asyncio.sleep(self.runtime.config.poll_seconds)
+            return
+        now = _now()
+        # Just past the deadline: a guardrail that ends "at" a time allows from that instant on.
+        await asyncio.sleep(max(0.0, (hold.next_look(now) - now).total_seconds()) + HOLD_MARGIN_SECONDS)
+
     async def _hold(self, denial: guardrails.Verdict) -> None:
         """Say (once per reason) that the step waits, then wait one poll interval."""
         await self._report_hold(denial)
@@ -564,7 +620,7 @@ class IncidentWorker:
         if workload is not None:
             try:
                 recent = tuple(records.history(workload))
-                last_same = records.last_action_at(workload, nxt.step.action, nxt.id)
+                last_same = records.last_action_at(workload, nxt.step.action, controls.attempt_id(nxt.id, nxt.action))
             except records.UnreadableState as error:
                 unreadable = str(error)
         state = policies.TargetState(
@@ -595,6 +651,8 @@ class IncidentWorker:
             condition=condition,
             in_force=in_force,
             target_state=state,
+            for_real=controls.for_real(nxt.action),
+            target_object=workload,
         )
 
     def _in_flight(self, action_id: str) -> tuple[int, int]:
@@ -752,3 +810,9 @@ class IncidentWorker:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _held_since(action: dict[str, Any]) -> datetime | None:
+    """When the step was first held, as its record says (the bound of every hold counts from there)."""
+    since = (action.get("held") or {}).get("since")
+    return require_time(since) if isinstance(since, str) else None

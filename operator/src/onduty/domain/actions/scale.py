@@ -5,6 +5,11 @@ floor (``minReplicas``) is raised instead, and the HPA scales. Under an HPA
 the workload's record is written first, then the HPA (marked with the action
 id): an operator killed between the two finds the record and must still
 raise the floor (:func:`applied`).
+
+A factor with no upper bound written anywhere (no ``maxReplicas`` on the step,
+no ``blastRadius.maxReplicas`` or ``maxScaleFactor`` in any policy in scope)
+is capped by onduty's default (:func:`default_cap`), and the result says so. A
+step that gives ``replicas`` names its own bound.
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ from onduty.domain.policies import BlastRadius
 from onduty.domain.workloads import Workload
 
 NAME = "scale"
+# The default cap of a factor nobody bounded: at most twice the current replicas, and at most 10 more.
+# Twice is the scale-out an engineer reaches for under load, and it can be undone in one step; the
+# +10 keeps doubling a large workload from adding hundreds of pods (and their nodes) at once. Without
+# a cap, factor 10 took a workload from 2 replicas to 20.
+DEFAULT_MAX_FACTOR = 2
+DEFAULT_MAX_ADDED = 10
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,26 @@ def recorded(ctx: Context) -> Recorded:
     return Recorded(True, str(record["hpa"]) if record.get("hpa") else None)
 
 
+def default_cap(ctx: Context, current: int) -> int | None:
+    """The replicas a factor may reach when nothing else bounds it (see :data:`DEFAULT_MAX_FACTOR`); None if bounded."""
+    step, limits = ctx.step, ctx.limits or BlastRadius()
+    bounded = (step.max_replicas, limits.max_replicas, limits.max_scale_factor)
+    if step.factor is None or any(bound is not None for bound in bounded):
+        return None
+    return min(current * DEFAULT_MAX_FACTOR, current + DEFAULT_MAX_ADDED)
+
+
+def default_cap_note(ctx: Context, current: int) -> str | None:
+    """What to say when :func:`default_cap` held the step back: the cap, and where a bound could be written."""
+    cap = default_cap(ctx, current)
+    if cap is None or ctx.step.factor is None or math.ceil(current * ctx.step.factor) <= cap:
+        return None
+    return (
+        f"no maxReplicas in the step or any RemediationPolicy: onduty's default cap of {cap} replicas"
+        f" (at most {DEFAULT_MAX_FACTOR}x the current {current}, and at most {DEFAULT_MAX_ADDED} more) applied"
+    )
+
+
 def desired(ctx: Context, current: int) -> int:
     """The replicas the step asks for, clamped to its own min/max; raises :class:`Refused` past a policy's bounds."""
     step, limits = ctx.step, ctx.limits or BlastRadius()
@@ -48,6 +79,8 @@ def desired(ctx: Context, current: int) -> int:
                 "CannotScaleFromZero", f"{ctx.target} has 0 replicas; a factor of {step.factor:g} means nothing"
             )
         want = math.ceil(current * step.factor)
+        cap = default_cap(ctx, current)
+        want = want if cap is None else min(want, cap)
     else:
         raise Refused("NoScaleGiven", "the step gives neither replicas nor factor")
     want = max(step.min_replicas or 0, min(want, step.max_replicas or want))
@@ -100,13 +133,15 @@ class Plan:
 
 def plan(ctx: Context, current: int, want: int, hpa: dict[str, Any] | None) -> Plan:
     """How to go from ``current`` to ``want`` replicas, with or without the workload's HPA."""
+    note = default_cap_note(ctx, current)
+    capped = f"; {note}" if note else ""
     if hpa is None:
         return Plan(
             {"metadata": record_metadata(ctx, {"from": current, "to": want}), "spec": {"replicas": want}},
             None,
             None,
             Applied(
-                f"replicas {current} → {want}",
+                f"replicas {current} → {want}{capped}",
                 f"{ctx.target}: spec.replicas {current} -> {want}",
                 {"from": current, "to": want},
             ),
@@ -127,7 +162,7 @@ def plan(ctx: Context, current: int, want: int, hpa: dict[str, Any] | None) -> P
         name,
         {"metadata": mark(ctx.action_id), "spec": {"minReplicas": want}},
         Applied(
-            f"HPA {name} minReplicas {before} → {want} (the HPA scales {ctx.target})",
+            f"HPA {name} minReplicas {before} → {want} (the HPA scales {ctx.target}){capped}",
             f"HorizontalPodAutoscaler/{name}: minReplicas {before} -> {want}",
             details,
         ),

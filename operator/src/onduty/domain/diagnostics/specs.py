@@ -28,7 +28,9 @@ from pydantic import (
 
 from onduty.domain.durations import PATTERN as DURATION_PATTERN
 from onduty.domain.durations import parse_duration
-from onduty.domain.specs import DNS_LABEL, DNS_SUBDOMAIN, go_duration, json_type_error, without_nulls
+from onduty.domain.promql_scope import syntax_problem
+from onduty.domain.specs import DNS_LABEL, go_duration, json_type_error, without_nulls
+from onduty.domain.templates import known_templates, templated_label, templated_subdomain
 
 # One runbook with more diagnostics than this is a dashboard, not a runbook;
 # it also bounds the threads one incident can use at once.
@@ -107,8 +109,13 @@ class _Spec(BaseModel):
     @field_validator("release", "application", "namespace", "service", check_fields=False)
     @classmethod
     def _object_name(cls, value: str | None, info: ValidationInfo) -> str | None:
-        pattern = DNS_SUBDOMAIN if info.field_name in ("release", "application") else DNS_LABEL
-        if value is not None and not re.fullmatch(pattern, value):
+        if value is None:
+            return value
+        if info.field_name in ("release", "application"):  # names that may hold templates ({{ labels.NAME }})
+            return templated_subdomain(value)
+        if info.field_name == "service":
+            return templated_label(value)
+        if not re.fullmatch(DNS_LABEL, value):  # a namespace is never templated: it is the incident's, or named
             raise ValueError(f"{value!r} is not a Kubernetes object name (lower case, digits, '-')")
         return value
 
@@ -132,9 +139,7 @@ class WorkloadRef(BaseModel):
     @field_validator("name")
     @classmethod
     def _object_name(cls, value: str) -> str:
-        if not re.fullmatch(DNS_SUBDOMAIN, value):
-            raise ValueError(f"{value!r} is not a Kubernetes object name (lower case, digits, '-', '.')")
-        return value
+        return templated_subdomain(value)
 
 
 class _WorkloadSpec(_Spec):
@@ -194,6 +199,20 @@ class PromQL(_Spec):
     # Absent: an instant query. Present (``15m``): a range query ending now.
     window: str | None = Field(default=None, alias="range", pattern=DURATION_PATTERN)
     step: str | None = Field(default=None, pattern=DURATION_PATTERN)
+
+    @field_validator("expr")
+    @classmethod
+    def _templates_known(cls, value: str) -> str:
+        return known_templates(value)
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        # After the templates: an unknown one is named as such, not as a PromQL syntax error.
+        problem = syntax_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("window")
     @classmethod

@@ -49,7 +49,7 @@ class IncidentView:
     uid: str
     title: str  # one line: the alert's summary or the alertname and where
     severity: str  # critical, warning, info (onduty's normalised severity)
-    phase: str  # Open, Remediating, Mitigated, Escalated, Resolved
+    phase: str  # Open, Remediating (or AwaitingApproval, Paused, Held), Mitigated, Escalated, Resolved
     state: str  # triggered, acknowledged, resolved (as pagers say it)
     opened_at: datetime | None
     alertname: str = ""
