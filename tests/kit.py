@@ -322,9 +322,16 @@ def timeline_reasons(incident: dict[str, Any]) -> list[str]:
     return [e["reason"] for e in (incident.get("status") or {}).get("timeline", [])]
 
 
+def verdicts(action: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every verdict of an action record: its passed checks (one line each) and its denials."""
+    from onduty.domain.guardrails import read_recorded
+
+    return read_recorded(action)
+
+
 def verdict_reasons(action: dict[str, Any]) -> dict[str, str]:
     """guardrail -> reason of an action record's verdicts."""
-    return {v["guardrail"]: v["reason"] for v in action.get("verdicts") or []}
+    return {v["guardrail"]: v["reason"] for v in verdicts(action)}
 
 
 def fire_alerts(url: str, *labelsets: dict[str, str]) -> dict[str, Any]:

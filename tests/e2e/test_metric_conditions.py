@@ -19,6 +19,7 @@ import pytest
 
 from demo_app import DemoApp
 from kit import get_deployment, incident_where, timeline_reasons, verdict_reasons, wait_for
+from kit import verdicts as all_verdicts
 from monitoring import Monitoring, alerts, create_silence, push_alerts, webhook_config
 from processes import free_port
 
@@ -117,7 +118,7 @@ def test_a_condition_that_is_false_denies_the_action(cluster, namespace, metrics
 
     [action] = done["status"]["actions"]
     assert (action["state"], action["reason"]) == ("Denied", "ConditionNotMet"), action
-    [condition] = [v for v in action["verdicts"] if v["guardrail"] == "Condition"]
+    [condition] = [v for v in all_verdicts(action) if v["guardrail"] == "Condition"]
     assert condition["message"] == f"{RATIO} = 0, not > 0.05"
     assert get_deployment(cluster, namespace)["metadata"]["generation"] == before
 
@@ -137,7 +138,7 @@ def test_an_expression_with_no_series_does_not_hold(cluster, namespace, metrics)
 
     [action] = done["status"]["actions"]
     assert (action["state"], action["reason"]) == ("Denied", "ConditionNotMet"), action
-    [condition] = [v for v in action["verdicts"] if v["guardrail"] == "Condition"]
+    [condition] = [v for v in all_verdicts(action) if v["guardrail"] == "Condition"]
     assert condition["message"] == f"no data for {nothing!r}"
     assert get_deployment(cluster, namespace)["metadata"]["generation"] == before
 
@@ -239,7 +240,7 @@ def test_a_silence_holds_an_incident_exactly_when_alertmanager_matches_it(
         [entry] = [e for e in held["status"]["timeline"] if e["reason"] == "AutomationSilenced"]
         assert entry["message"].startswith(
             f"automation held: Alertmanager silence {silence} by onduty-tests covers this incident: matcher test;"
-            " rolloutRestart of Deployment/web is judged again at "  # the silence's end
+            " rolloutRestart of Deployment/web runs when the silence is lifted or ends ("  # the silence's end
         )
         [waiting] = held["status"]["actions"]  # recorded as held, not run
         assert (waiting["state"], waiting["held"]["reason"], held["status"]["phase"]) == ("Pending", "Silenced", "Held")

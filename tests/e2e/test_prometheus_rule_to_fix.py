@@ -41,7 +41,8 @@ from typing import Any
 import pytest
 
 from demo_app import DemoApp
-from kit import wait_for
+from kit import verdict_reasons, wait_for
+from kit import verdicts as all_verdicts
 from monitoring import Monitoring, MonitoringError, create_silence, delete_silence, query, webhook_config
 
 # These tests are about what onduty does when it may act: a policy lets it.
@@ -294,7 +295,7 @@ def test_prometheus_rule_to_remediation_to_resolution(cluster, namespace, stack,
         [action] = restarts(done)
         assert action["state"] == "Succeeded", where_things_stand(cluster, namespace, stack, healer)
         assert done["status"]["lastAction"] == "rolloutRestart Succeeded"
-        verdicts = {v["guardrail"]: v for v in action["verdicts"]}
+        verdicts = {v["guardrail"]: v for v in all_verdicts(action)}
         assert verdicts["Condition"]["reason"] == "ConditionMet"
         assert RATIO in verdicts["Condition"]["message"]
         assert verdicts["Silence"]["reason"] == "NotSilenced"
@@ -385,4 +386,4 @@ def test_an_alertmanager_silence_holds_automation_until_it_expires(cluster, name
         )
     [action] = restarts(done)
     assert action["state"] == "Succeeded", where_things_stand(cluster, namespace, stack, healer)
-    assert {v["guardrail"]: v["reason"] for v in action["verdicts"]}["Silence"] == "NotSilenced"
+    assert verdict_reasons(action)["Silence"] == "NotSilenced"

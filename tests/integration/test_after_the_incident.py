@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from alertmanager_webhook import am_alert, am_payload, post_json
-from kit import onduty_cli, wait_for
+from kit import onduty_cli, verdicts, wait_for
 from onduty.domain import postmortem
 
 pytestmark = pytest.mark.usefixtures("restart_policy")
@@ -91,7 +91,7 @@ def test_a_resolved_incident_leaves_its_post_mortem_draft_beside_it(cluster, nam
     assert samples[("onduty_incidents", (("phase", "Resolved"), ("severity", "critical")))] == 1
     assert samples[("onduty_actions_total", (("action", "rolloutRestart"), ("result", "Succeeded")))] == 1
     [action] = status["actions"]
-    for verdict in action["verdicts"]:
+    for verdict in verdicts(action):
         key = (("allowed", "true"), ("guardrail", verdict["guardrail"]), ("reason", verdict["reason"]))
         assert samples[("onduty_guardrail_verdicts_total", key)] >= 1, verdict
     times = postmortem.key_times(incident)

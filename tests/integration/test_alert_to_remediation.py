@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alertmanager_webhook import am_alert, am_payload, post_json
+from kit import verdicts as all_verdicts
 from kit import wait_for
 
 # These tests are about what onduty does when it may act: a policy lets it.
@@ -98,7 +99,7 @@ def test_firing_alert_restarts_the_deployment_and_resolved_alert_resolves_the_in
     [action] = status["actions"]
     assert action["id"] == f"{incident['metadata']['uid']}.restart"
     assert action["target"] == {"kind": "Deployment", "name": "web", "namespace": namespace}
-    verdicts = {v["guardrail"]: v for v in action["verdicts"]}
+    verdicts = {v["guardrail"]: v for v in all_verdicts(action)}
     assert all(v["allowed"] for v in verdicts.values())
     assert {"Pause", "Target", "Cooldown", "Silence", "Policy", "AllowedActions", "Concurrency"} <= set(verdicts)
     assert verdicts["Silence"]["reason"] == "SilencesNotChecked"  # this operator has no Alertmanager configured

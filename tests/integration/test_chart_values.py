@@ -31,6 +31,9 @@ DOCUMENTED = {
         ],
     },
     "admissionPolicies": {"create": False},
+    "replicas": 2,
+    "peering": {"enabled": True, "name": "onduty-a", "lifetimeSeconds": 30},
+    "podDisruptionBudget": {"enabled": True},
     "globalNamespace": "onduty-global",
     "notifiers": {"allowedNetworks": ["10.20.0.0/16"]},
     "bridge": {"token": {"enabled": False}},
@@ -101,8 +104,30 @@ def test_a_bad_value_is_refused_naming_it(helm_bin: Path, tmp_path: Path, values
             assert text in output, output
 
 
-def test_replicas_other_than_one_is_refused_with_the_reason(helm_bin: Path, tmp_path: Path) -> None:
+def test_more_than_one_replica_without_peering_is_refused_with_the_reason(helm_bin: Path, tmp_path: Path) -> None:
     """A valid type the chart still refuses: the template says why, which a schema could not."""
     result = _helm(helm_bin, tmp_path, "template", "onduty", str(CHART), "--set", "replicas=2")
     assert result.returncode != 0
-    assert "replicas is 2" in result.stderr and "exactly one active operator" in result.stderr
+    assert "replicas is 2" in result.stderr and "set peering.enabled=true" in result.stderr
+
+
+def test_two_replicas_with_peering_render_a_rolling_update_a_budget_and_their_peering(
+    helm_bin: Path, tmp_path: Path
+) -> None:
+    values = ("--set", "replicas=2", "--set", "peering.enabled=true", "--set", "peering.lifetimeSeconds=20")
+    result = _helm(helm_bin, tmp_path, "template", "onduty", str(CHART), "-n", "onduty-system", *values)
+    assert result.returncode == 0, result.stderr
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(result.stdout) if d}
+    deployment = docs["Deployment", "onduty"]["spec"]
+    assert deployment["replicas"] == 2
+    assert deployment["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    args = deployment["template"]["spec"]["containers"][0]["args"]
+    assert {"--peering", "--peering-name=onduty", "--peering-lifetime=20"} <= set(args)
+    assert docs["ClusterKopfPeering", "onduty"]["apiVersion"] == "kopf.dev/v1"
+    budget = docs["PodDisruptionBudget", "onduty"]["spec"]
+    assert budget["minAvailable"] == 1
+    assert budget["selector"]["matchLabels"] == deployment["selector"]["matchLabels"]
+    # One replica: neither a budget (it would block every drain) nor peering.
+    single = _helm(helm_bin, tmp_path, "template", "onduty", str(CHART), "-n", "onduty-system")
+    kinds = {d["kind"] for d in yaml.safe_load_all(single.stdout) if d}
+    assert not kinds & {"PodDisruptionBudget", "ClusterKopfPeering"}

@@ -66,6 +66,10 @@ CHART_CASES = {
             "notifier_allowed_networks": "10.20.0.0/16",
         },
     ),
+    "two-replicas-with-peering": (
+        ("--set", "replicas=2", "--set", "peering.enabled=true", "--set", "peering.lifetimeSeconds=20"),
+        {"peering": True, "peering_name": "onduty", "peering_lifetime": 20, "peering_priority": None},
+    ),
     "no-token-no-webhook": (
         ("--set", "bridge.token.enabled=false", "--set", "admissionWebhook.enabled=false"),
         {"bridge_token_file": None, "admission_webhook": False},

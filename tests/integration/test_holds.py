@@ -16,6 +16,7 @@ from kit import (
     open_step_incident,
     step_outcome,
     timeline_reasons,
+    verdict_reasons,
     wait_for,
 )
 from onduty.domain.annotations import last_action_annotation
@@ -78,7 +79,7 @@ def test_a_step_held_by_a_cooldown_runs_by_itself_when_it_ends(cluster, namespac
     assert reasons.index("RemediationHeld") < reasons.index("RemediationReleased") < reasons.index("RemediationApplied")
     assert final["status"]["phase"] == "Mitigated" and "waitingFor" not in final["status"]
     # Every guardrail was judged again when the hold ended: the cooldown's verdict is the later one.
-    assert {v["guardrail"]: v["reason"] for v in done["verdicts"]}["Cooldown"] == "CooldownElapsed"
+    assert verdict_reasons(done)["Cooldown"] == "CooldownElapsed"
 
 
 def test_a_held_step_of_an_incident_that_resolves_is_dropped_with_a_record(cluster, namespace, deployment, operator):

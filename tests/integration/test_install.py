@@ -48,7 +48,7 @@ CRD_NAMES = {
         "notifiers",
         "oncallschedules",
     )
-}
+} | {"clusterkopfpeerings.kopf.dev"}  # Kopf's peering object, for --peering (replicas > 1)
 # helm --wait's own limit, inside the helm fixture's 120 s per command.
 HELM_WAIT = "90s"
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from alertmanager_webhook import am_alert, am_payload, post_json
-from kit import InFlightWatch, deployment_manifest, wait_for
+from kit import InFlightWatch, deployment_manifest, verdict_reasons, wait_for
 from onduty.domain.times import rfc3339
 
 # The test cluster's admin (its client certificate's CN): the admission policy records approvers by their own name.
@@ -86,7 +86,7 @@ def test_with_no_policy_in_scope_the_action_is_only_a_dry_run(cluster, namespace
     assert action["state"] == "DryRun"
     assert "no RemediationPolicy covers the target" in action["message"]
     assert "kubectl.kubernetes.io/restartedAt" in action["diff"]
-    assert {v["guardrail"]: v["reason"] for v in action["verdicts"]}["Policy"] == "NoPolicyInScope"
+    assert verdict_reasons(action)["Policy"] == "NoPolicyInScope"
     assert any(
         c["type"] == "EscalationRequired" and c["reason"] == "DryRunOnly" for c in incident["status"]["conditions"]
     )
@@ -169,7 +169,7 @@ def test_a_maintenance_window_is_open_by_the_clock_of_its_time_zone(cluster, nam
     )
     [action] = done["status"]["actions"]
     assert (action["policies"], generation(cluster, namespace)) == ([name], before + 1)
-    assert {v["guardrail"]: v["reason"] for v in action["verdicts"]}["MaintenanceWindow"] == "InsideMaintenanceWindow"
+    assert verdict_reasons(action)["MaintenanceWindow"] == "InsideMaintenanceWindow"
 
 
 def test_an_action_that_needs_approval_waits_and_runs_once_approved(cluster, namespace, deployment, operator):

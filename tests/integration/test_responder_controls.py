@@ -11,7 +11,15 @@ import json
 import uuid
 from typing import Any
 
-from kit import apply_manifest, get_deployment, onduty_cli, open_step_incident, timeline_reasons, wait_for
+from kit import (
+    apply_manifest,
+    get_deployment,
+    onduty_cli,
+    open_step_incident,
+    timeline_reasons,
+    verdict_reasons,
+    wait_for,
+)
 
 ADMIN = "onduty-admin"  # the test cluster's admin, as the API server authenticates it
 
@@ -188,7 +196,7 @@ def test_a_dry_run_run_for_real_applies_the_change_it_showed(cluster, namespace,
     assert get_deployment(cluster, namespace)["spec"]["replicas"] == 3
     action = _action(done)
     assert action["approval"]["decidedBy"] == ADMIN and action["forReal"]["requestedBy"] == ADMIN
-    assert {v["guardrail"]: v["reason"] for v in action["verdicts"]}["DryRun"] == "TargetUnchanged"
+    assert verdict_reasons(action)["DryRun"] == "TargetUnchanged"
     assert "DryRunApproved" in timeline_reasons(done)
 
     again = _cli(cluster, "approve", name, "-n", namespace, "--step", "fix", "--for-real")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alertmanager_webhook import am_alert, am_payload, post_json
-from kit import wait_for
+from kit import verdict_reasons, wait_for
 from onduty.domain.times import parse_time, rfc3339
 from processes import free_port
 
@@ -73,7 +73,7 @@ def test_cooldown_is_respected_across_an_operator_restart(cluster, namespace, de
     [action] = held["status"]["actions"]
     assert action["held"]["reason"] == "CooldownActive"
     assert "cooldown 30m" in action["held"]["message"]
-    assert {v["guardrail"]: v["reason"] for v in action["verdicts"]}["Cooldown"] == "CooldownActive"
+    assert verdict_reasons(action)["Cooldown"] == "CooldownActive"
     first = cluster.get_json("deployment", deployment, "-n", namespace)["metadata"]["annotations"]
     restarted = json.loads(first["onduty.dev/last-rolloutRestart"])["at"]
     assert action["held"]["until"] == rfc3339(parse_time(restarted) + timedelta(minutes=30))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import inspect
+import json
 import logging
 import re
 import socket
@@ -30,6 +31,7 @@ from onduty.cli import (
     watch_namespaces,
 )
 from onduty.cli import _context_namespace as context_namespace
+from onduty.cli import _peering as peering_config
 from onduty.handlers.runtime import OperatorConfig
 
 SECRET = "s3cr3t-pa55"
@@ -213,6 +215,8 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "--poll-seconds": ("2.5", 2.5),
     "--no-bridge": ("true", True),
     "--peering": ("TRUE", True),
+    "--peering-priority": ("42", 42),
+    "--peering-lifetime": ("5", 5),
     "--admission-webhook": ("yes", True),
     "--admission-webhook-port": ("19443", 19443),
 }
@@ -231,6 +235,34 @@ def test_every_run_flag_is_set_by_its_onduty_variable(action: argparse.Action, m
 
     assert variable == "ONDUTY_" + flag.removeprefix("--").upper().replace("-", "_")
     assert getattr(args, action.dest) == expected != unset
+
+
+def test_peering_gives_each_replica_its_own_identity_and_a_priority_from_its_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("ONDUTY_PEERING_NAME", "ONDUTY_PEERING_PRIORITY", "ONDUTY_PEERING_LIFETIME"):
+        monkeypatch.delenv(variable, raising=False)
+    first = peering_config(build_parser().parse_args(["run", "--peering"]))
+    later = peering_config(build_parser().parse_args(["run", "--peering"]))
+    given = peering_config(
+        build_parser().parse_args(["run", "--peering", "--peering-priority=7", "--peering-name=a.b"])
+    )
+
+    assert (first.name, first.lifetime) == ("onduty", 30)
+    assert first.priority >= later.priority and first.identity.startswith(socket.gethostname())
+    assert (given.name, given.priority) == ("a.b", 7)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--peering-name=Team_A"], "--peering-name 'Team_A': expected a DNS name"),
+        (["--peering-lifetime=0"], "--peering-lifetime 0: expected 1 or more"),
+    ],
+)
+def test_a_bad_peering_option_is_a_startup_error_naming_it(argv: list[str], message: str) -> None:
+    with pytest.raises(StartupError, match=re.escape(message)):
+        peering_config(build_parser().parse_args(["run", "--peering", *argv]))
 
 
 def test_a_flag_wins_over_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,6 +317,7 @@ def test_every_help_text_is_plain_text() -> None:
         "lint",
         "get",
         "postmortem",
+        "simulate",
     }
     for name, sub in subcommands(parser).items():
         assert sub.description, f"onduty {name} has no description"
@@ -458,6 +491,98 @@ def test_lint_reports_a_bad_file_in_one_line(content: str | bytes, message: str,
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
 
     result = onduty_cli("lint", str(path))
+
+    assert result.returncode == 1
+    assert one_line(result).startswith(message.format(path=path))
+
+
+# --- simulate: what would happen to an alert, offline -------------------------------------------------------------
+
+SAMPLE_DIR = REPO / "manifests/samples"
+SIMULATE_SAMPLES = (
+    "simulate",
+    "--alert",
+    str(SAMPLE_DIR / "alert.json"),
+    "--runbooks",
+    str(SAMPLE_DIR / "runbook.yaml"),
+    "--policies",
+    *(str(p) for p in sorted(SAMPLE_DIR.glob("remediationpolicy*.yaml"))),
+    "--at",
+    "2026-12-01T10:00:00Z",
+)
+
+
+def test_simulate_prints_the_incident_the_runbook_and_each_verdict_of_the_samples() -> None:
+    result = onduty_cli(*SIMULATE_SAMPLES)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    for line in (
+        "simulated at 2026-12-01T10:00:00Z, offline (nothing is read from a cluster)",
+        "alert 1 KubePodCrashLooping (firing): opens incident 1",
+        "alert 2 KubePodCrashLooping (firing): joins incident 1",
+        "incident 1: default/web-7d9f8b6c5d-x2x4z is crash-looping",
+        '  grouping key: alertname="KubePodCrashLooping",namespace="default",workload="Deployment/web"',
+        "  severity:     warning",
+        "  workload:     Deployment/web",
+        "  runbook:      runbook default/restart-on-crashloop (priority 0) matched alertname=KubePodCrashLooping,"
+        " severity=warning",
+        "  step 1 restart: rolloutRestart of Deployment/web",
+        "    Policy            allowed  PoliciesInScope: in scope: default-namespace",
+        "    ChangeFreeze      allowed  NoFreeze: no change freeze covers this time",
+        "    Silence           allowed  NotCheckedOffline: not checked offline: Alertmanager's silences are not read",
+        "    decision: would run",
+    ):
+        assert line in lines, result.stdout
+
+
+def test_simulate_fails_a_ci_gate_only_on_the_outcomes_named(tmp_path: Path) -> None:
+    frozen = tmp_path / "freeze.yaml"
+    frozen.write_text(
+        "apiVersion: onduty.dev/v1alpha1\nkind: RemediationPolicy\nmetadata: {name: freeze}\nspec:\n"
+        "  scope: {namespaces: [default]}\n  allowedActions: [rolloutRestart]\n"
+        "  changeFreezes: [{start: '2026-12-01T09:00:00Z', end: '2026-12-01T12:00:00Z', reason: launch}]\n"
+    )
+    args = [*SIMULATE_SAMPLES[:5], "--policies", str(frozen), "--at", "2026-12-01T10:00:00Z", "-o", "json"]
+
+    passing = onduty_cli(*args, "--fail-on", "denied")
+    failing = onduty_cli(*args, "--fail-on", "denied", "--fail-on", "held")
+
+    assert passing.returncode == 0
+    [step] = json.loads(passing.stdout)["incidents"][0]["steps"]
+    assert (step["outcome"], step["until"]) == ("held", "2026-12-01T12:00:00Z")
+    assert failing.returncode == 3
+    assert one_line(failing) == "--fail-on held: at least one step is held"
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "message"),
+    [
+        pytest.param(
+            "policy.yaml",
+            (SAMPLE_DIR / "invalid-remediationpolicy.yaml").read_text(),
+            "onduty: error: {path}: RemediationPolicy approve-scaling: spec: every action in spec.requireApproval"
+            " must also be in spec.allowedActions",
+            id="invalid-policy",
+        ),
+        pytest.param(
+            "alert.json",
+            '{"version": "4", "status": "firing", "alerts": [{"status": "burning"}]}',
+            "onduty: error: {path}: alerts[0].status: ",
+            id="invalid-alert",
+        ),
+        pytest.param("alert.json", "{", "onduty: error: {path}: body is not valid JSON: ", id="not-json"),
+    ],
+)
+def test_simulate_refuses_bad_input_in_one_line_naming_file_and_field(
+    file: str, content: str, message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / file
+    path.write_text(content)
+    alert = str(path) if file == "alert.json" else str(SAMPLE_DIR / "alert.json")
+    policies = ["--policies", str(path)] if file != "alert.json" else []
+
+    result = onduty_cli("simulate", "--alert", alert, *policies)
 
     assert result.returncode == 1
     assert one_line(result).startswith(message.format(path=path))

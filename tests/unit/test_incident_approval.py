@@ -18,7 +18,7 @@ import pytest
 from onduty import cli
 from onduty.adapters.kube import NotFound
 from onduty.domain import incidents
-from onduty.domain.guardrails import Verdict
+from onduty.domain.guardrails import Verdict, read_recorded
 from onduty.domain.runbooks import RunbookSpec, parse_runbook
 from onduty.domain.workloads import Workload
 
@@ -85,7 +85,9 @@ def test_requesting_approval_parks_the_action_with_an_expiry_and_says_how_to_app
     assert (stored["state"], stored["reason"]) == ("AwaitingApproval", "ApprovalRequired")
     assert stored["approval"] == {"requestedAt": "2026-11-28T12:01:00Z", "expiresAt": "2026-11-28T12:31:00Z"}
     assert stored["message"] == "policy prod-guardrails requires approval; expires 2026-11-28T12:31:00Z"
-    assert stored["verdicts"] == [v.to_dict() for v in VERDICTS]
+    assert read_recorded(stored) == [v.to_dict() for v in VERDICTS if v.allowed] + [
+        v.to_dict() for v in VERDICTS if not v.allowed
+    ]
     assert "finishedAt" not in stored
     assert [(e.reason, e.type) for e in entries] == [("ApprovalRequired", "Warning")]
     assert f"`onduty approve -n shop {UID}.restart-web`" in entries[0].message
@@ -265,7 +267,9 @@ def test_a_dry_run_records_what_would_have_changed_as_a_final_outcome() -> None:
     )
     assert stored["diff"] == "spec.template.metadata.annotations.restartedAt: added"
     assert (stored["startedAt"], stored["finishedAt"]) == ("2026-11-28T12:02:00Z", "2026-11-28T12:02:00Z")
-    assert stored["verdicts"] == [v.to_dict() for v in VERDICTS]
+    assert read_recorded(stored) == [v.to_dict() for v in VERDICTS if v.allowed] + [
+        v.to_dict() for v in VERDICTS if not v.allowed
+    ]
     assert "DryRun" in incidents.TERMINAL
     assert incidents.next_step(SPEC, status, UID) is None
     assert [(e.reason, e.type) for e in entries] == [("RemediationDryRun", "Normal")]

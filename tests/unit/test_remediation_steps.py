@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from onduty.domain import incidents
-from onduty.domain.guardrails import Verdict, check_cooldown, check_pause, check_target_exists
+from onduty.domain.guardrails import Verdict, check_cooldown, check_pause, check_target_exists, read_recorded
 from onduty.domain.runbooks import RunbookRef, RunbookSpec, Step, parse_runbook
 from onduty.domain.timeline import Entry
 from onduty.domain.workloads import Workload
@@ -193,6 +193,7 @@ def test_a_new_action_is_pending_with_its_target_and_creation_time() -> None:
         "target": {"kind": "Deployment", "name": "web", "namespace": "shop"},
         "state": "Pending",
         "createdAt": "2024-05-01T12:01:00Z",
+        "checks": [],
         "verdicts": [],
     }
 
@@ -301,7 +302,9 @@ def test_verdicts_are_recorded_before_the_action_runs() -> None:
 
     recorded = incidents.find_action(status, f"{UID}.restart-web")
     assert recorded is not None
-    assert [v["reason"] for v in recorded["verdicts"]] == ["NotPaused", "TargetFound", "NoRecentAction"]
+    assert [v["reason"] for v in read_recorded(recorded)] == ["NotPaused", "TargetFound", "NoRecentAction"]
+    assert recorded["checks"][0] == f"Pause NotPaused: {ALLOW[0].message}"
+    assert recorded["verdicts"] == []
 
 
 def test_a_denied_action_keeps_every_verdict_and_the_first_denial() -> None:
@@ -314,7 +317,9 @@ def test_a_denied_action_keeps_every_verdict_and_the_first_denial() -> None:
     assert recorded is not None
     assert recorded["reason"] == "CooldownActive"
     assert "cooldown 15m ends at 2024-05-01T12:15:00Z" in recorded["message"]
-    assert [v["allowed"] for v in recorded["verdicts"]] == [True, True, False, False]
+    assert [v["allowed"] for v in read_recorded(recorded)] == [True, True, False, False]
+    assert [v["reason"] for v in recorded["verdicts"]] == ["CooldownActive", "TargetNotFound"]
+    assert len(recorded["checks"]) == 2
 
 
 def test_a_denied_step_lets_the_next_step_run() -> None:

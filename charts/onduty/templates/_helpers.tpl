@@ -70,3 +70,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "onduty.webhookCertDir" -}}
 /etc/onduty/webhook-tls
 {{- end }}
+
+{{/* The ClusterKopfPeering the release's replicas share (values.yaml `peering.name`). */}}
+{{- define "onduty.peeringName" -}}
+{{- default (include "onduty.fullname" .) .Values.peering.name }}
+{{- end }}

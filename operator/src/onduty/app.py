@@ -20,6 +20,7 @@ from onduty.adapters.kube import Cluster
 from onduty.bridge.app import Bridge, BridgeConfig, build_app
 from onduty.handlers import admission, build_registry, configure
 from onduty.handlers.runtime import OperatorConfig, Runtime
+from onduty.services.peering import PeeringConfig, Standby
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class ServeOptions:
     bridge_host: str = "127.0.0.1"
     bridge_port: int = 9095
     standalone: bool = True
+    # Kopf peering with the other replicas (--peering); None: standalone.
+    peering: PeeringConfig | None = None
     liveness_endpoint: str | None = None
     # The validating admission webhook (handlers/admission.py); None: not served.
     webhook: admission.WebhookOptions | None = None
@@ -85,12 +88,18 @@ async def serve(
             kopf.on.login(registry=registry)(_login_handler(cluster))
             settings = kopf.OperatorSettings()
             configure(settings)
+            peering_args = _peering(registry, settings, options)
             if options.webhook is not None:
                 admission.register(registry)
                 admission.configure(settings, options.webhook)
             # One registry for the bridge's and the operator's metrics: one /metrics (on the bridge's port).
             memo = kopf.Memo(
-                runtime=Runtime(cluster=cluster, config=options.operator_config, metrics=options.bridge_config.registry)
+                runtime=Runtime(
+                    cluster=cluster,
+                    config=options.operator_config,
+                    metrics=options.bridge_config.registry,
+                    standby=Standby(options.peering),
+                )
             )
             tasks.append(
                 asyncio.create_task(
@@ -99,7 +108,7 @@ async def serve(
                         settings=settings,
                         memo=memo,
                         **watch_scope(options.operator_config),
-                        standalone=options.standalone,
+                        **peering_args,
                         liveness_endpoint=options.liveness_endpoint,
                         stop_flag=stop_flag,
                     )
@@ -113,6 +122,31 @@ async def serve(
             task.cancel()
         if runner is not None:
             await runner.cleanup()
+
+
+def _peering(registry: kopf.OperatorRegistry, settings: kopf.OperatorSettings, options: ServeOptions) -> dict[str, Any]:
+    """Kopf's peering arguments: standalone, or this replica's name, identity and priority in the peering.
+
+    Peering is always cluster-wide (one ``ClusterKopfPeering`` per peering name), also for an operator that
+    watches a few namespaces: otherwise Kopf would want a ``KopfPeering`` in every namespace it watches.
+    Kopf derives the peering's scope from the operator's when it starts, so a startup handler (which runs
+    before any watch) sets it back.
+    """
+    peering = options.peering
+    if peering is None:
+        return {"standalone": options.standalone}
+    settings.peering.lifetime = peering.lifetime
+
+    @kopf.on.startup(id="peer_cluster_wide", registry=registry)
+    def peer_cluster_wide(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.peering.clusterwide = True
+
+    return {
+        "standalone": False,
+        "peering_name": peering.name,
+        "priority": peering.priority,
+        "identity": peering.identity,
+    }
 
 
 async def _wait(stop_flag: threading.Event | asyncio.Event | None) -> None:

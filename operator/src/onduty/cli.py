@@ -1,5 +1,5 @@
 """The ``onduty`` command: ``run`` (operator + bridge), ``bridge``, ``approve``/``reject``, ``ack``/``unack``,
-``oncall``, ``lint``.
+``oncall``, ``lint``, ``simulate``.
 
 Every ``run`` and ``bridge`` option also reads an ``ONDUTY_*`` environment
 variable named after it (``--bridge-port``: ``ONDUTY_BRIDGE_PORT``), so the Helm
@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import errno
 import importlib.metadata
+import json
 import logging
 import math
 import os
@@ -37,7 +38,8 @@ from onduty.adapters.kube import ApiUnavailable, Cluster, KubeError, NotFound, l
 from onduty.adapters.notifiers import read_configmap
 from onduty.app import ServeOptions, serve
 from onduty.bridge.app import DEFAULT_MAX_ALERTS, DEFAULT_MAX_BODY, BridgeConfig
-from onduty.domain import controls, manifests, postmortem, trust
+from onduty.domain import controls, manifests, postmortem, simulation, trust
+from onduty.domain.alerts import PayloadError, decode_json
 from onduty.domain.annotations import (
     ACKNOWLEDGE_ANNOTATION,
     ACKNOWLEDGED_BY_ANNOTATION,
@@ -55,6 +57,7 @@ from onduty.domain.annotations import (
 from onduty.domain.grouping import DEFAULT_KEYS, GroupingConfig
 from onduty.domain.notify.destinations import Network, parse_networks
 from onduty.domain.oncall import OnCallError, next_handoff, on_call, parse_oncall_schedule, shifts
+from onduty.domain.peering import default_priority
 from onduty.domain.pending import pending, table, to_json
 from onduty.domain.redaction import redact_url
 from onduty.domain.retention import parse_retention
@@ -64,6 +67,7 @@ from onduty.handlers.admission import DEFAULT_ADDRESS as DEFAULT_WEBHOOK_ADDRESS
 from onduty.handlers.admission import DEFAULT_PORT as DEFAULT_WEBHOOK_PORT
 from onduty.handlers.admission import WebhookOptions
 from onduty.handlers.runtime import DEFAULT_GLOBAL_NAMESPACE, DEFAULT_POLL_SECONDS, OperatorConfig
+from onduty.services.peering import PeeringConfig
 
 log = logging.getLogger("onduty.cli")  # not __name__: that is "__main__" under ``python -m``
 
@@ -78,6 +82,12 @@ variable named after it: --bridge-port is ONDUTY_BRIDGE_PORT, --no-bridge is
 ONDUTY_NO_BRIDGE=true. A flag on the command line wins over the variable.
 """
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# The ClusterKopfPeering the replicas of one install share (the chart names one per release and shard).
+DEFAULT_PEERING_NAME = "onduty"
+# A crashed active replica is replaced after at most this many seconds; keep-alives go every 20-25 s
+# (Kopf writes 5-10 s before the lifetime ends): one small PATCH per replica, a takeover within half a minute.
+DEFAULT_PEERING_LIFETIME = 30
+_PEERING_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
 class StartupError(Exception):
@@ -402,6 +412,25 @@ def build_parser(prog: str = "onduty") -> argparse.ArgumentParser:
         help="use Kopf peering (several replicas; needs the peering CRDs) instead of standalone (ONDUTY_PEERING=true)",
     )
     run.add_argument(
+        "--peering-name",
+        default=_env("--peering-name", DEFAULT_PEERING_NAME),
+        help="the ClusterKopfPeering object the replicas share; one per shard (default: %(default)s)",
+    )
+    run.add_argument(
+        "--peering-priority",
+        default=_env("--peering-priority"),
+        type=_INTEGER,
+        help="this replica's priority: the live replica with the highest one acts, the others stand by; give each"
+        " replica its own (default: from the start time, the replica started first ranking highest)",
+    )
+    run.add_argument(
+        "--peering-lifetime",
+        default=_env("--peering-lifetime", str(DEFAULT_PEERING_LIFETIME)),
+        type=_INTEGER,
+        help="seconds a replica's keep-alive counts: a crashed active replica is replaced after at most this long"
+        " (default: %(default)s)",
+    )
+    run.add_argument(
         "--liveness", default=_env("--liveness"), help="Kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
     run.add_argument(
@@ -580,7 +609,80 @@ def build_parser(prog: str = "onduty") -> argparse.ArgumentParser:
         metavar="PATH",
         help="YAML files (several documents and List objects each allowed) or directories (every *.yaml and *.yml)",
     )
+    _simulate_args(sub)
     return parser
+
+
+def _simulate_args(sub: Any) -> None:
+    what = "show offline what onduty would do with an alert: its incident, its runbook, every step's guardrails"
+    simulate = sub.add_parser(
+        "simulate",
+        help=what,
+        description=(
+            f"{what[0].upper()}{what[1:]}, judged on the runbook and policy files given, at --at. Nothing is read"
+            " from a cluster: what only a cluster knows (pauses, the target, earlier actions, silences, PromQL) is"
+            " assumed, and each verdict that rests on an assumption says so. Exit status 0 whatever the verdicts,"
+            " 1 when an input cannot be read or is not valid, 3 when a step's outcome is one --fail-on names."
+        ),
+    )
+    simulate.add_argument(
+        "--alert",
+        required=True,
+        metavar="ALERT.json",
+        help="an Alertmanager webhook payload (version 4, as Alertmanager posts it) or one alert object",
+    )
+    simulate.add_argument(
+        "--runbooks",
+        nargs="+",
+        action="extend",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="Runbook YAML files or directories (other kinds in them are skipped)",
+    )
+    simulate.add_argument(
+        "--policies",
+        nargs="+",
+        action="extend",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="RemediationPolicy YAML files or directories (other kinds in them are skipped)",
+    )
+    simulate.add_argument("--at", help="judge at this RFC 3339 time instead of now, e.g. 2026-12-24T18:00:00Z")
+    simulate.add_argument(
+        "--namespace-labels",
+        default="",
+        metavar="K=V,...",
+        help="the labels of the incident's namespace, for policies' namespaceSelector (kubernetes.io/metadata.name is"
+        " added, as the API server adds it)",
+    )
+    simulate.add_argument(
+        "--workload-labels",
+        default="",
+        metavar="K=V,...",
+        help="the labels of the target workload, for policies' workloadSelector (default: none)",
+    )
+    simulate.add_argument(
+        "--namespace",
+        default=DEFAULT_GLOBAL_NAMESPACE,
+        help="onduty's own namespace: where an alert without a usable namespace label lands, and where global"
+        f" runbooks live (default: {DEFAULT_GLOBAL_NAMESPACE})",
+    )
+    simulate.add_argument(
+        "--grouping-keys",
+        default=",".join(DEFAULT_KEYS),
+        help=f"the labels that group alerts into one incident, as onduty run's option (default: {','.join(DEFAULT_KEYS)})",
+    )
+    simulate.add_argument(
+        "-o", "--output", choices=("text", "json"), default="text", help="text for people (default), or JSON"
+    )
+    simulate.add_argument(
+        "--fail-on",
+        action="append",
+        choices=simulation.GATES,
+        help="exit with status 3 if a step is denied for good, held, or needs approval (repeat for several)",
+    )
 
 
 def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
@@ -608,6 +710,7 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
         except ValueError as error:
             raise StartupError(f"{_source('--grouping-keys', args.grouping_keys)}: {error}") from error
         options.standalone = not args.peering
+        options.peering = _peering(args) if args.peering else None
         options.liveness_endpoint = args.liveness
         options.webhook = _webhook_options(args) if args.admission_webhook else None
         options.operator_config = OperatorConfig(
@@ -640,6 +743,21 @@ def _serve(args: argparse.Namespace, *, operator: bool, bridge: bool) -> int:
         log.debug("stopped", exc_info=True)
         raise CommandFailed(f"stopped: {error.strerror or error}") from error
     return 0
+
+
+def _peering(args: argparse.Namespace) -> PeeringConfig:
+    """This replica's place in the peering: the shared object's name, its identity, priority and keep-alive."""
+    name = args.peering_name
+    if not (len(name) <= 253 and _PEERING_NAME.fullmatch(name)):
+        raise StartupError(f"{_source('--peering-name', name)} {name!r}: expected a DNS name (a-z, 0-9, '-', '.')")
+    lifetime = args.peering_lifetime
+    if lifetime < 1:
+        raise StartupError(f"{_source('--peering-lifetime', args.peering_lifetime)} {lifetime}: expected 1 or more")
+    started = datetime.now(UTC)
+    priority = args.peering_priority if args.peering_priority is not None else default_priority(started)
+    identity = f"{socket.gethostname()}/{os.getpid()}/{started:%Y%m%d%H%M%S}"
+    log.info("peering %s as %s, priority %d, keep-alive lifetime %ds", name, identity, priority, lifetime)
+    return PeeringConfig(name=name, identity=identity, priority=priority, lifetime=lifetime)
 
 
 def _webhook_options(args: argparse.Namespace) -> WebhookOptions:
@@ -759,6 +877,74 @@ def _manifest_files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
+def _load_manifest(path: Path) -> list[Any]:
+    """The YAML documents of one file; :class:`CommandFailed` says in one line why it cannot be read."""
+    try:
+        return list(yaml.load_all(path.read_text(), Loader=_ManifestLoader))
+    except OSError as error:
+        raise CommandFailed(f"{path}: cannot read it: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise CommandFailed(f"{path}: not UTF-8 text") from error
+    except yaml.YAMLError as error:
+        raise CommandFailed(f"{path}{_yaml_place(error)}: not valid YAML: {_yaml_problem(error)}") from error
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    """What the operator would do with an alert, offline (onduty.domain.simulation); 3 when --fail-on is hit."""
+    at = parse_time(args.at) if args.at else datetime.now(UTC)
+    if at is None:
+        raise StartupError(f"--at {args.at!r} is not an RFC 3339 time such as 2026-12-24T18:00:00Z")
+    try:
+        grouping = GroupingConfig.parse(args.grouping_keys)
+    except ValueError as error:
+        raise StartupError(f"--grouping-keys: {error}") from error
+    try:
+        namespace_labels = simulation.key_values(args.namespace_labels, "--namespace-labels")
+        workload_labels = simulation.key_values(args.workload_labels, "--workload-labels")
+    except simulation.InputError as error:
+        raise StartupError(str(error)) from error
+    try:
+        raw = Path(args.alert).read_bytes()
+    except OSError as error:
+        raise CommandFailed(f"{args.alert}: cannot read it: {error.strerror or error}") from error
+    try:
+        alerts = simulation.read_alerts(decode_json(raw), at=at)
+    except (PayloadError, simulation.InputError) as error:
+        raise CommandFailed(f"{args.alert}: {error}") from error
+    try:  # each line names its file itself
+        runbooks = simulation.runbooks_from(
+            simulation.read_objects(((str(p), _load_manifest(p)) for p in _manifest_files(args.runbooks)), "Runbook")
+        )
+        policies = simulation.policies_from(
+            simulation.read_objects(
+                ((str(p), _load_manifest(p)) for p in _manifest_files(args.policies)), "RemediationPolicy"
+            )
+        )
+    except simulation.InputError as error:
+        raise CommandFailed(str(error)) from error
+    result = simulation.simulate(
+        simulation.Inputs(
+            alerts=alerts,
+            runbooks=runbooks,
+            policies=policies,
+            at=at,
+            onduty_namespace=_namespace(args.namespace, "--namespace"),
+            namespace_labels=namespace_labels,
+            workload_labels=workload_labels,
+            grouping_keys=grouping.keys,
+        )
+    )
+    if args.output == "json":
+        print(json.dumps(simulation.to_json(result), indent=2))
+    else:
+        sys.stdout.write(simulation.render_text(result))
+    hit = sorted(set(args.fail_on or ()) & result.outcomes())
+    if hit:
+        print(f"--fail-on {','.join(hit)}: at least one step is {' or '.join(hit)}", file=sys.stderr)
+        return 3
+    return 0
+
+
 def _lint(paths: list[Path]) -> int:
     """Check every onduty object in ``paths`` (files, directories); 1 if the API server or onduty would refuse one.
 
@@ -769,18 +955,10 @@ def _lint(paths: list[Path]) -> int:
     failures = 0
     for path in _manifest_files(paths):
         try:
-            docs = list(yaml.load_all(path.read_text(), Loader=_ManifestLoader))
-        except OSError as error:
+            docs = _load_manifest(path)
+        except CommandFailed as error:
             failures += 1
-            print(f"{path}: cannot read it: {error.strerror or error}", file=sys.stderr)
-            continue
-        except UnicodeDecodeError:
-            failures += 1
-            print(f"{path}: not UTF-8 text", file=sys.stderr)
-            continue
-        except yaml.YAMLError as error:
-            failures += 1
-            print(f"{path}{_yaml_place(error)}: not valid YAML: {_yaml_problem(error)}", file=sys.stderr)
+            print(error, file=sys.stderr)
             continue
         for number, doc in enumerate(docs, start=1):
             for finding in manifests.check_document(doc, f"document {number}"):
@@ -1131,6 +1309,8 @@ def main(argv: list[str] | None = None) -> int:
             return _postmortem(args)
         if args.command == "lint":
             return _lint(args.files)
+        if args.command == "simulate":
+            return _simulate(args)
     except StartupError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2

@@ -180,7 +180,17 @@ def why_not_retry(status: Mapping[str, Any], step: str) -> str:
 
 def _reopen(status: dict[str, Any], action: dict[str, Any], *, now: datetime, why: str) -> None:
     """The step's record becomes undecided again; automation picks it up (and escalation is lifted)."""
-    for key in ("startedAt", "appliedAt", "finishedAt", "reason", "message", "verdicts", "approval", "details"):
+    for key in (
+        "startedAt",
+        "appliedAt",
+        "finishedAt",
+        "reason",
+        "message",
+        "checks",
+        "verdicts",
+        "approval",
+        "details",
+    ):
         action.pop(key, None)
     action["state"] = "Pending"
     incidents.put_action(status, action)

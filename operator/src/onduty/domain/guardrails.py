@@ -7,7 +7,7 @@ something did or did not happen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,27 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         return {"guardrail": self.guardrail, "allowed": self.allowed, "reason": self.reason, "message": self.message}
+
+
+def recorded(verdicts: Sequence[Verdict]) -> dict[str, Any]:
+    """How an action record keeps its verdicts: each check that passed as one line (``checks``), each denial in
+    full (``verdicts``). ``kubectl describe`` prints a line per passed check instead of four, so a busy
+    incident stays readable; :func:`read_recorded` gives every verdict back.
+    """
+    return {
+        "checks": [f"{v.guardrail} {v.reason}: {v.message}" for v in verdicts if v.allowed],
+        "verdicts": [v.to_dict() for v in verdicts if not v.allowed],
+    }
+
+
+def read_recorded(action: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every verdict of an action record, passed checks first, as dicts (``allowed``, ``guardrail``, ...)."""
+    checks = []
+    for line in action.get("checks") or []:
+        head, _, message = str(line).partition(": ")
+        guardrail, _, reason = head.partition(" ")
+        checks.append({"guardrail": guardrail, "allowed": True, "reason": reason, "message": message})
+    return checks + [dict(v) for v in action.get("verdicts") or []]
 
 
 def allowed(verdicts: Sequence[Verdict]) -> bool:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from onduty.domain import timeline, waiting
-from onduty.domain.guardrails import Verdict, first_denial
+from onduty.domain.guardrails import Verdict, first_denial, recorded
 from onduty.domain.runbooks import RunbookRef, RunbookSpec, Step
 from onduty.domain.timeline import Entry
 from onduty.domain.times import rfc3339
@@ -413,6 +413,7 @@ def new_action(next_: NextStep, target: Workload, *, now: datetime) -> dict[str,
         "target": target.to_dict(),
         "state": "Pending",
         "createdAt": rfc3339(now),
+        "checks": [],
         "verdicts": [],
     }
 
@@ -434,7 +435,7 @@ def deny_action(
         reason=denial.reason,
         message=denial.message,
         finishedAt=rfc3339(now),
-        verdicts=[v.to_dict() for v in verdicts],
+        **recorded(verdicts),
     )
     put_action(status, action)
     entry = Entry(
@@ -456,7 +457,7 @@ def dry_run_action(
         message=why,
         diff=diff,
         finishedAt=rfc3339(now),
-        verdicts=[v.to_dict() for v in verdicts],
+        **recorded(verdicts),
     )
     action.setdefault("startedAt", rfc3339(now))
     put_action(status, action)
@@ -485,7 +486,7 @@ def request_approval(
         reason="ApprovalRequired",
         message=f"policy {policies} requires approval; expires {rfc3339(expires)}",
         approval={"requestedAt": rfc3339(now), "expiresAt": rfc3339(expires)},
-        verdicts=[v.to_dict() for v in verdicts],
+        **recorded(verdicts),
     )
     put_action(status, action)
     # Commands a human can paste as they are. The action id (<incident uid>.<step>) names the incident
@@ -545,12 +546,16 @@ def hold_action(
 ) -> list[Entry]:
     """The step waits for a denial that passes by itself (or a human's pause): recorded, said once per reason/until."""
     before = action.get("held") if isinstance(action.get("held"), dict) else None
-    action.update(state="Pending", held=held, verdicts=[v.to_dict() for v in verdicts])
+    action.update(state="Pending", held=held, **recorded(verdicts))
     put_action(status, action)
     if before is not None and (before.get("reason"), before.get("until")) == (held.get("reason"), held.get("until")):
         return []
     reason = str(held.get("reason"))
-    until = f"; {action['action']} of {_target(action)} is judged again at {held['until']}" if held.get("until") else ""
+    what = f"{action['action']} of {_target(action)}"
+    if reason == "Silenced":  # a human may lift a silence early: looked at every poll interval until it ends
+        until = f"; {what} runs when the silence is lifted or ends ({held['until']})" if held.get("until") else ""
+    else:
+        until = f"; {what} is judged again at {held['until']}" if held.get("until") else ""
     entry = Entry(
         _HOLD_ENTRIES.get(reason, "RemediationHeld"), f"automation held: {held.get('message')}{until}", "Warning"
     )
@@ -592,7 +597,7 @@ def start_action(
     ``RemediationStarted`` only once the action really ran (:func:`applied_action`),
     never before a step that is then skipped.
     """
-    action.update(state="Pending", startedAt=rfc3339(now), verdicts=[v.to_dict() for v in verdicts])
+    action.update(state="Pending", startedAt=rfc3339(now), **recorded(verdicts))
     put_action(status, action)
     return []
 

@@ -111,6 +111,26 @@ def _check_object(doc: Mapping[str, Any], kind: str) -> str | None:
     return None
 
 
+def _is_list(doc: Mapping[str, Any], kind: str) -> bool:
+    """A ``List`` (``kind: List``, or ``<Kind>List`` with items), read item by item as kubectl applies it."""
+    return kind == "List" or (kind.endswith("List") and isinstance(doc.get("items"), list))
+
+
+def objects(doc: Any, place: str) -> Iterator[tuple[str, Any]]:
+    """Each object of one YAML document with its place (``document 2 items[0]``): a List's items one by one."""
+    kind = doc.get("kind") if isinstance(doc, Mapping) else None
+    if (
+        isinstance(doc, Mapping)
+        and isinstance(kind, str)
+        and _is_list(doc, kind)
+        and isinstance(doc.get("items"), list)
+    ):
+        for index, item in enumerate(doc["items"]):
+            yield from objects(item, f"{place} items[{index}]")
+        return
+    yield place, doc
+
+
 def check_document(doc: Any, place: str) -> Iterator[Finding]:
     """The findings for one YAML document (several for a List); ``place`` names it (``document 2``)."""
     if doc is None:
@@ -130,7 +150,7 @@ def check_document(doc: Any, place: str) -> Iterator[Finding]:
     if not isinstance(api_version, str) or not isinstance(kind, str):
         yield Finding(False, place, "apiVersion and kind must be strings")
         return
-    if kind == "List" or (kind.endswith("List") and isinstance(doc.get("items"), list)):
+    if _is_list(doc, kind):
         items = doc.get("items")
         if not isinstance(items, list):
             yield Finding(False, _who(doc, place), f"a {kind} needs items: a list of objects")

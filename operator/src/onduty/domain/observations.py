@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from onduty.domain import postmortem
+from onduty.domain.guardrails import read_recorded
 from onduty.domain.times import parse_time
 
 FINISHED_STATES = frozenset({"Succeeded", "Failed", "Denied", "DryRun", "Closed"})
@@ -44,7 +45,7 @@ def view(incident: Mapping[str, Any]) -> View:
         acknowledged=times.acknowledged is not None,
         mitigated=times.mitigated is not None,
         actions={
-            str(a.get("id")): (str(a.get("state") or ""), _signature(a.get("verdicts") or []))
+            str(a.get("id")): (str(a.get("state") or ""), _signature(read_recorded(a)))
             for a in status.get("actions") or []
         },
         in_progress=tuple(
@@ -96,7 +97,7 @@ def changes(before: View | None, incident: Mapping[str, Any]) -> list[Observatio
         key = str(action.get("id"))
         state = str(action.get("state") or "")
         old_state, old_signature = before.actions.get(key, ("", _signature([])))
-        verdicts = list(action.get("verdicts") or [])
+        verdicts = read_recorded(action)
         if verdicts and _signature(verdicts) != old_signature:
             found += [Verdict(str(v.get("guardrail")), str(v.get("reason")), bool(v.get("allowed"))) for v in verdicts]
         if state in FINISHED_STATES and old_state != state:

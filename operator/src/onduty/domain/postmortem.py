@@ -20,6 +20,7 @@ from typing import Any
 
 from onduty.domain.annotations import INCIDENT_LABEL
 from onduty.domain.durations import format_duration
+from onduty.domain.guardrails import read_recorded
 from onduty.domain.times import parse_time, rfc3339
 
 # A ConfigMap holds at most 1 MiB; the incident's status is bounded far below
@@ -273,7 +274,7 @@ def _actions(status: Mapping[str, Any]) -> list[str]:
             lines.append(f"- approval requested at {approval['requestedAt']}, never decided")
         if action.get("policies"):
             lines.append(f"- policies in scope: {', '.join(action['policies'])}")
-        verdicts = list(action.get("verdicts") or [])
+        verdicts = read_recorded(action)
         if verdicts:
             lines += ["", "| guardrail | verdict | reason | message |", "| --- | --- | --- | --- |"]
             lines += [

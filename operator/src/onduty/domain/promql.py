@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from onduty.domain.promql_scope import syntax_problem
+from onduty.domain.promql_scope import parsed
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -40,10 +40,7 @@ class Comparison(BaseModel):
     @field_validator("expr")
     @classmethod
     def _parses(cls, value: str) -> str:
-        problem = syntax_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+        return parsed(value)
 
     def __str__(self) -> str:
         return f"{self.expr} {self.op} {self.threshold:g}"

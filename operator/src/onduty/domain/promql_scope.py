@@ -73,6 +73,14 @@ def syntax_problem(expr: str) -> str | None:
     return None
 
 
+def parsed(expr: str) -> str:
+    """``expr`` itself if it parses (a spec model's validator); ValueError with :func:`syntax_problem` if not."""
+    problem = syntax_problem(expr)
+    if problem:
+        raise ValueError(problem)
+    return expr
+
+
 def confine(expr: str, namespace: str) -> str:
     """``expr`` with every selector limited to series whose ``namespace`` label equals ``namespace``.
 

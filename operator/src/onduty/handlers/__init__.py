@@ -202,6 +202,21 @@ def build_registry() -> kopf.OperatorRegistry:
     async def start_retention(memo: kopf.Memo, **_: Any) -> None:
         memo.retention_sweep = asyncio.create_task(retention.sweep_forever(_runtime(memo)))
 
+    # Whether this replica may act, for onduty's own background work (Kopf pauses only its handlers):
+    # followed from the peering object while the operator runs (services/peering.py).
+    @kopf.on.startup(id="follow_peering", registry=registry)
+    async def follow_peering(memo: kopf.Memo, **_: Any) -> None:
+        runtime = _runtime(memo)
+        memo.peering_follower = asyncio.create_task(runtime.standby.follow(runtime.cluster))
+
+    @kopf.on.cleanup(id="stop_following_peering", registry=registry)
+    async def stop_following_peering(memo: kopf.Memo, **_: Any) -> None:
+        task = memo.get("peering_follower")
+        if isinstance(task, asyncio.Task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     @kopf.on.cleanup(id="stop_retention", registry=registry)
     async def stop_retention(memo: kopf.Memo, **_: Any) -> None:
         task = memo.get("retention_sweep")

@@ -72,8 +72,7 @@ def _give_up(runtime: Runtime, alert: dict[str, Any], error: ApiRejected) -> Non
         f"the API server refused to record this alert in an incident ({error}); onduty retries when the"
         " alert changes or onduty restarts"
     )
-    log.error("alert %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
-    post(runtime, alert, [Entry("AlertNotRecorded", message, "Warning")])
+    post(runtime, alert, [Entry("AlertNotRecorded", message, "Warning")])  # an Event and a log line naming the alert
     status = {"conditions": (alert.get("status") or {}).get("conditions") or []}
     timeline.set_condition(
         status, type_=COND_RECORDED, true=False, reason="IncidentUpdateRejected", message=message, now=_now()

@@ -80,7 +80,12 @@ def start(runtime: Runtime, policies: dict[str, dict[str, PolicyEntry]]) -> Mach
     transport = HttpTransport(config.notifier_allowed_networks)
     metrics = Metrics(runtime.metrics)
     deliveries = Deliveries(
-        runtime.cluster, transport, post=poster(runtime), metrics=metrics, prometheus_url=config.prometheus_url or ""
+        runtime.cluster,
+        transport,
+        post=poster(runtime),
+        metrics=metrics,
+        prometheus_url=config.prometheus_url or "",
+        ready=runtime.standby.wait_active,
     )
 
     def in_namespace(namespace: str) -> list[PolicyEntry]:
@@ -96,6 +101,9 @@ def start(runtime: Runtime, policies: dict[str, dict[str, PolicyEntry]]) -> Mach
     )
 
     async def work(key: tuple[str, str]) -> datetime | None:
+        # A standby replica keeps its deadlines and works them once it is the active one: the step reads
+        # the incident afresh, so a deadline that passed meanwhile fires then (Kopf re-lists on resuming too).
+        await runtime.standby.wait_active()
         return await service.step(*key)
 
     deadlines = Deadlines(work)

@@ -65,6 +65,7 @@ async def sweep_forever(runtime: Runtime) -> None:
         return
     delay = interval
     while True:
+        await runtime.standby.wait_active()  # a standby replica leaves deleting to the active one
         try:
             swept = await asyncio.to_thread(sweep, runtime, datetime.now(UTC))
         except Exception as error:  # whatever went wrong (a bug too), retention must not stop for good

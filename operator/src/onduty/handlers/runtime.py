@@ -18,6 +18,7 @@ from onduty.domain.grouping import GroupingConfig
 from onduty.domain.notify.destinations import Network
 from onduty.domain.retention import DEFAULT_ALERT_RETENTION, DEFAULT_INCIDENT_RETENTION
 from onduty.services.metrics import OperatorMetrics
+from onduty.services.peering import Standby
 
 # The operator's own namespace: runbooks there apply to every namespace, and
 # alerts without a usable namespace label are stored there.
@@ -55,6 +56,8 @@ class Runtime:
     config: OperatorConfig
     # Where the operator's metrics go (the bridge serves them on /metrics); tests pass their own.
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Whether this replica may act (services/peering.py): onduty's own background work waits on it.
+    standby: Standby = field(default_factory=Standby)
     # Alerts of one group arriving together must open one incident, not two:
     # the find-or-create of a group runs under that group's lock. Handlers do
     # their API calls in worker threads, hence thread locks. One active operator

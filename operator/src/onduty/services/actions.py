@@ -47,7 +47,6 @@ from onduty.domain.actions.outcomes import Applied, Refused
 from onduty.domain.rollouts import RolloutState
 
 # What a node-scoped incident (a node alert, no workload) can do; its Node is the target.
-NODE_SCOPED_ACTIONS = (cordon_node.NAME, run_job.NAME)
 
 
 class Executor(Protocol):

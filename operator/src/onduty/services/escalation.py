@@ -26,7 +26,7 @@ import copy
 import dataclasses
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -331,8 +331,11 @@ class Deliveries:
         prometheus_url: str = "",
         now: Now = _now,
         deliver_fn: Callable[..., Any] = deliver,
+        ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.cluster = cluster
+        # Awaited before each delivery: a standby replica (services/peering.py) sends nothing.
+        self._ready = ready
         self.metrics = metrics
         self.transport = transport
         self.post = post
@@ -369,6 +372,8 @@ class Deliveries:
             job = await queue.get()
             ident = (job.namespace, job.name, job.key)
             try:
+                if self._ready is not None:
+                    await self._ready()
                 await self._one(job)
             except asyncio.CancelledError:
                 raise

@@ -43,6 +43,7 @@ from onduty.domain import (
     promql_scope,
     runbook_rendering,
     steps,
+    targets,
     templates,
     timeline,
     trust,
@@ -266,7 +267,9 @@ class IncidentWorker:
         except trust.Untrusted as refusal:
             await self._refuse_untrusted(nxt, refusal)
             return
-        if record is None or record.get("state") == "Pending":
+        # A request for approval that stands (a restarted or newly active operator finds it) is judged
+        # again like a pending step: it runs once approved, expires, or keeps waiting; never verified unrun.
+        if record is None or record.get("state") in ("Pending", "AwaitingApproval"):
             try:
                 target = self._target(obj, nxt)
             except trust.Untrusted as refusal:
@@ -282,27 +285,10 @@ class IncidentWorker:
         return runbook_rendering.incident_values(obj, self.namespace)
 
     def _target(self, obj: dict[str, Any], nxt: incidents.NextStep) -> Workload | None:
-        """The step's target, always in the incident's namespace; raises :class:`trust.Untrusted`.
-
-        A node-scoped incident (a node alert: a ``node`` label, no workload) has
-        its Node as the target of ``cordonNode`` and ``runJob`` — only in
-        onduty's own namespace, where platform owners' alerts and runbooks live;
-        a node is never a tenant namespace's to act on.
-        """
-        if nxt.step.target is not None:
-            name = trust.name(nxt.step.target.name, field=f"step {nxt.step.name}: target.name")
-            return Workload(nxt.step.target.kind, name, self.namespace)
-        workload = self._workload(obj)
-        node = (obj["spec"].get("labels") or {}).get("node")
-        if workload is not None or not node or nxt.step.action not in actions.NODE_SCOPED_ACTIONS:
-            return workload
-        if self.namespace != self.runtime.config.global_namespace:
-            raise trust.Untrusted(
-                "NodeOutsidePlatformNamespace",
-                f"the incident names node {node!r} and no workload: node-scoped incidents act only in onduty's own"
-                f" namespace {self.runtime.config.global_namespace!r}, not in {self.namespace!r}",
-            )
-        return Workload("Node", trust.name(node, field="the incident's node label"), self.namespace)
+        """The step's target (:func:`onduty.domain.targets.step_target`); raises :class:`trust.Untrusted`."""
+        labels = obj["spec"].get("labels") or {}
+        workload = self._workload(obj) if nxt.step.target is None else None
+        return targets.step_target(nxt.step, workload, labels, self.namespace, self.runtime.config.global_namespace)
 
     async def _deny_untargeted(self, nxt: incidents.NextStep, verdict: guardrails.Verdict) -> None:
         """A step that has no target to act on (none named, or one refused): denied and recorded."""
@@ -568,8 +554,9 @@ class IncidentWorker:
         """Record the hold on the step's action (written when its reason or end changes), then wait for it.
 
         The wait is the hold's own deadline (at most TIMED_RECHECK, so an edited policy is
-        seen); a pause is looked at every poll interval, as an approval is, so lifting it
-        takes effect at once. A resolved incident's worker is cancelled mid-wait.
+        seen); a pause or a silence — what a human lifts — is looked at every poll interval,
+        as an approval is, so lifting it takes effect at once. A resolved incident's worker is
+        cancelled mid-wait.
         """
         held = hold.to_dict()
         recorded = action.get("held") or {}
@@ -579,7 +566,7 @@ class IncidentWorker:
             held.get("since"),
         ):
             await self._update(lambda s, _: incidents.hold_action(s, dict(action), held, verdicts, now=_now()))
-        if holds.kind(hold.reason) == "paused":
+        if holds.kind(hold.reason) == "paused" or hold.reason in holds.LIFTED_EARLY:
             await asyncio.sleep(self.runtime.config.poll_seconds)
             return
         now = _now()

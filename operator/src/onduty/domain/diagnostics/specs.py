@@ -28,7 +28,7 @@ from pydantic import (
 
 from onduty.domain.durations import PATTERN as DURATION_PATTERN
 from onduty.domain.durations import parse_duration
-from onduty.domain.promql_scope import syntax_problem
+from onduty.domain.promql_scope import parsed
 from onduty.domain.specs import DNS_LABEL, go_duration, json_type_error, without_nulls
 from onduty.domain.templates import known_templates, templated_label, templated_subdomain
 
@@ -209,10 +209,7 @@ class PromQL(_Spec):
     @classmethod
     def _parses(cls, value: str) -> str:
         # After the templates: an unknown one is named as such, not as a PromQL syntax error.
-        problem = syntax_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+        return parsed(value)
 
     @field_validator("window")
     @classmethod
