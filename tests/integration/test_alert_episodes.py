@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -306,6 +307,9 @@ def test_an_alert_the_api_server_refuses_for_good_says_why_and_is_not_retried_in
         wait_for(lambda: len(incidents_in(cluster, namespace)) == 1, what="the other alert's incident")
         log = operator.log_path.read_text(errors="replace")
         assert log.count("refused to record this alert in an incident") == 1
+        with urllib.request.urlopen(operator.url + "/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert 'onduty_reconcile_errors_total{error="ApiRejected",resource="alerts"} 1.0' in metrics
         events = cluster.get_json("events", "-n", namespace, "--field-selector", "reason=AlertNotRecorded")["items"]
         assert [e["type"] for e in events] == ["Warning"]
     finally:

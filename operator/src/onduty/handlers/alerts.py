@@ -52,17 +52,25 @@ RETRY_DELAY_SECONDS = (3.0, 10.0)
 async def reconcile_alert(runtime: Runtime, alert: dict[str, Any]) -> None:
     try:
         await asyncio.to_thread(_reconcile, runtime, alert)
-    except ApiUnavailable as error:
-        raise kopf.TemporaryError(
-            f"API server unavailable: {error}", delay=random.uniform(*RETRY_DELAY_SECONDS)
-        ) from error
-    except (Conflict, NotFound) as error:  # a race with another writer: the next look settles it
-        raise kopf.TemporaryError(str(error), delay=random.uniform(*RETRY_DELAY_SECONDS)) from error
-    except ApiRejected as error:
-        await asyncio.to_thread(_give_up, runtime, alert, error)
-        raise kopf.PermanentError(f"the API server refused to record this alert, for good: {error}") from error
     except KubeError as error:
-        raise kopf.TemporaryError(str(error), delay=random.uniform(*RETRY_DELAY_SECONDS)) from error
+        if not isinstance(error, (Conflict, NotFound)):  # a race settles by itself: no error to count
+            runtime.observed.reconcile_errors.labels("alerts", type(error).__name__).inc()
+        raise await _for_kopf(runtime, alert, error) from error
+
+
+async def _for_kopf(
+    runtime: Runtime, alert: dict[str, Any], error: KubeError
+) -> kopf.TemporaryError | kopf.PermanentError:
+    """Kopf's terms for what the API server said: try again after a jittered delay, or give up on this alert."""
+    delay = random.uniform(*RETRY_DELAY_SECONDS)
+    if isinstance(error, ApiUnavailable):
+        return kopf.TemporaryError(f"API server unavailable: {error}", delay=delay)
+    if isinstance(error, (Conflict, NotFound)):  # a race with another writer: the next look settles it
+        return kopf.TemporaryError(str(error), delay=delay)
+    if isinstance(error, ApiRejected):
+        await asyncio.to_thread(_give_up, runtime, alert, error)
+        return kopf.PermanentError(f"the API server refused to record this alert, for good: {error}")
+    return kopf.TemporaryError(str(error), delay=delay)
 
 
 def _give_up(runtime: Runtime, alert: dict[str, Any], error: ApiRejected) -> None:
