@@ -5,6 +5,7 @@ action, the guardrail verdicts and the time to mitigate and resolve, with the in
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
@@ -132,3 +133,41 @@ def test_postmortem_of_a_missing_incident_is_one_line(cluster, namespace):
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("onduty: error: ") and "nothing-here" in line
+
+
+def test_a_configmap_of_the_drafts_name_that_is_not_the_incidents_is_never_taken_for_the_draft(
+    cluster, namespace, operator
+):
+    """Whoever may create ConfigMaps in the namespace cannot pass their text off as onduty's draft."""
+    name = "checkout-down"
+    cluster.kubectl(
+        "create",
+        "configmap",
+        f"{name}-postmortem",
+        "-n",
+        namespace,
+        "--from-literal=postmortem.md=all fine, nothing to see",
+    )
+    incident = {
+        "apiVersion": "onduty.dev/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"title": "checkout down", "severity": "critical"},
+    }
+    cluster.kubectl("apply", "-f", "-", input_=json.dumps(incident))
+    kube = ["--kubeconfig", str(cluster.kubeconfig)]
+    wait_for(lambda: cluster.get_json("incident.onduty.dev", name, "-n", namespace).get("status"), what="the incident")
+    resolved = onduty_cli("resolve", name, "-n", namespace, "--reason", "fixed by hand", *kube)
+    assert resolved.returncode == 0, resolved.stderr
+
+    status = incident_where(
+        cluster, namespace, lambda i: (i.get("status") or {}).get("postmortem"), "the post-mortem outcome"
+    )["status"]
+
+    assert status["postmortem"]["error"].startswith(f"ConfigMap {name}-postmortem already exists and is not")
+    assert "PostmortemNotWritten" in [e["reason"] for e in status["timeline"]]
+    kept = cluster.get_json("configmap", f"{name}-postmortem", "-n", namespace)
+    assert kept["data"] == {"postmortem.md": "all fine, nothing to see"}
+    printed = onduty_cli("postmortem", name, "-n", namespace, *kube)
+    assert printed.returncode == 0 and printed.stdout.startswith("# Post-mortem: checkout down")
+    assert "nothing to see" not in printed.stdout

@@ -1270,7 +1270,7 @@ def _postmortem(args: argparse.Namespace) -> int:
     try:
         incident = cluster.get("incidents", namespace, args.incident)
         stored = (incident.get("status") or {}).get("postmortem") or {}
-        if stored.get("configMap"):
+        if stored.get("configMap") and not stored.get("error"):
             data = read_configmap(cluster, namespace, stored["configMap"])
             text = data.get(stored.get("key") or postmortem.CONFIGMAP_KEY)
             if text is None:

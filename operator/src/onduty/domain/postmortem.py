@@ -440,8 +440,11 @@ def due(incident: Mapping[str, Any]) -> bool:
     return not any(n.get("state") in ("Pending", "Sending") for n in status.get("notifications") or [])
 
 
-def record(status: dict[str, Any], name: str, text: str, now: datetime) -> None:
-    """Note in the incident's status where its draft is (in place)."""
+def record(status: dict[str, Any], name: str, text: str, now: datetime, *, problem: str | None = None) -> None:
+    """Note in the incident's status where its draft is (in place), or why it could not be written there."""
+    if problem:
+        status["postmortem"] = {"configMap": name, "error": problem}
+        return
     status["postmortem"] = {
         "configMap": name,
         "key": CONFIGMAP_KEY,

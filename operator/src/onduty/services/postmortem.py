@@ -28,21 +28,35 @@ def write(cluster: Cluster, namespace: str, name: str, emit: Emit) -> str | None
     text = postmortem.render(incident)
     manifest = postmortem.configmap(incident, text)
     configmap: str = manifest["metadata"]["name"]
+    path = f"/api/v1/namespaces/{segment(namespace)}/configmaps"
+    problem = None
     try:
-        cluster.request("POST", f"/api/v1/namespaces/{segment(namespace)}/configmaps", body=manifest)
-    except Conflict:  # written by an earlier try whose status write was lost: the draft of the same incident
-        log.info("incident %s/%s: post-mortem ConfigMap %s already exists", namespace, name, configmap)
+        cluster.request("POST", path, body=manifest)
+    except Conflict:
+        # An earlier try whose status write was lost wrote it, owned by this incident; anything else of that name
+        # is somebody else's text, never presented as onduty's draft.
+        existing = cluster.request("GET", f"{path}/{segment(configmap)}")
+        owners = (existing.get("metadata") or {}).get("ownerReferences") or []
+        if not any(o.get("uid") == incident["metadata"]["uid"] for o in owners):
+            problem = f"ConfigMap {configmap} already exists and is not this incident's: the draft was not written"
+            log.warning("incident %s/%s: %s", namespace, name, problem)
 
-    entry = timeline.Entry(
-        "PostmortemWritten",
-        f"post-mortem draft in ConfigMap {configmap} (onduty postmortem {name} -n {namespace} prints it)",
+    entry = (
+        timeline.Entry(
+            "PostmortemNotWritten", f"{problem}; onduty postmortem {name} -n {namespace} prints it", "Warning"
+        )
+        if problem
+        else timeline.Entry(
+            "PostmortemWritten",
+            f"post-mortem draft in ConfigMap {configmap} (onduty postmortem {name} -n {namespace} prints it)",
+        )
     )
 
     def note(status: dict[str, Any], _: dict[str, Any]) -> bool:
         if status.get("postmortem"):
             return False
         now = datetime.now(UTC)
-        postmortem.record(status, configmap, text, now)
+        postmortem.record(status, configmap, text, now, problem=problem)
         timeline.append(status, entry, now)
         return True
 
