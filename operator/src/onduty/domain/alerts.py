@@ -67,6 +67,8 @@ _NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
 # A UTF-16 surrogate; decoded text holds one only from a "\ud800"-style escape.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# How an RFC 3339 time begins (the API server's date-time accepts "t" and a space too).
+_RFC3339_DATE = re.compile(r"\d{4}-\d\d-\d\d[Tt ]")
 
 AlertState = Literal["firing", "resolved"]
 
@@ -83,6 +85,14 @@ class WebhookAlert(BaseModel):
     ends_at: datetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = Field(pattern=r"^[0-9a-fA-F]{1,64}$")
+
+    @field_validator("starts_at", "ends_at", mode="before")
+    @classmethod
+    def _rfc3339_text(cls, value: Any) -> Any:
+        # Alertmanager writes RFC 3339 text; pydantic alone would read a number, or a string of digits, as Unix time.
+        if value is None or (isinstance(value, str) and _RFC3339_DATE.match(value)):
+            return value
+        raise ValueError("must be an RFC 3339 time such as 2026-11-28T12:00:00Z")
 
     @field_validator("starts_at")
     @classmethod
@@ -120,7 +130,8 @@ class WebhookMessage(BaseModel):
 
     version: Literal["4"]
     group_key: str = Field(default="", alias="groupKey")
-    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
+    # Strict: a count is a JSON integer (not true, 5.0 or "5"); at most int64's, which the Alert CRD stores.
+    truncated_alerts: int = Field(default=0, ge=0, le=2**63 - 1, strict=True, alias="truncatedAlerts")
     receiver: str = ""
     status: AlertState
     alerts: list[WebhookAlert]
@@ -154,12 +165,17 @@ def decode_json(raw: bytes) -> Any:
             " a webhook notification nests four deep"
         )
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_not_json)
     except ValueError as error:  # JSONDecodeError, and integers beyond Python's digit limit
         raise PayloadError(f"body is not valid JSON: {error}") from error
     if _SURROGATE_ESCAPE.search(text):  # else no string can hold a surrogate: skip the walk
         _check_text(document)
     return document
+
+
+def _not_json(constant: str) -> Any:
+    """Python's decoder reads NaN and Infinity; JSON has no such numbers, and no Kubernetes object can hold one."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def json_depth(text: str) -> int:

@@ -40,6 +40,7 @@ from onduty.domain.specs import (
     describe_validation_error,
     distinct,
     go_duration,
+    without_nulls,
 )
 from onduty.domain.templates import known_templates, templated_subdomain
 
@@ -84,6 +85,13 @@ class LabelRequirement(_Model):
 class LabelSelector(_Model):
     match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
     match_expressions: tuple[LabelRequirement, ...] = Field(default=(), alias="matchExpressions", max_length=20)
+
+    @field_validator("match_labels", mode="before")
+    @classmethod
+    def _null_value_is_absent(cls, value: Any) -> Any:
+        # A null map value is dropped as a null field is: `kubectl apply` stores matchLabels {tier: null}
+        # as {}, so lint and the operator read it so too (found by tests/integration/test_fuzz_specs.py).
+        return without_nulls(value)
 
     def matches(self, labels: dict[str, str]) -> bool:
         if any(labels.get(k) != v for k, v in self.match_labels.items()):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+import sys
 import types
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -176,9 +177,13 @@ def json_type_error(value: Any, annotation: Any) -> str | None:
     """Why the API server would refuse ``value`` for a field of type ``annotation`` by its JSON type, or None."""
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"  # JSON has no NaN or infinity
-    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
-        return "must fit in a 64-bit integer"
     wanted, kind = _json_kinds(annotation), _json_kind(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        # The API server reads an integer past int64 as a float: a number field takes it, an integer one does not.
+        if wanted is None or "number" not in wanted:
+            return "must fit in a 64-bit integer"
+        if abs(value) > sys.float_info.max:
+            return "must be a finite number"
     if wanted is None or kind is None or kind in wanted:
         return None
     return f"must be of type {' or '.join(sorted(wanted))}, not {kind}"
