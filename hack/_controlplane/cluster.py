@@ -130,6 +130,45 @@ class LocalCluster:
             raise ControlPlaneError("; ".join(errors))
         log.info("control plane stopped in %.1fs", time.monotonic() - began)
 
+    # -- faults, for tests of what survives a component's crash --------------
+
+    def component(self, name: str) -> Process:
+        """The running (or crashed) component ``name``, as recorded (``kube-apiserver``, ``etcd``, …)."""
+        for comp in self.components:
+            if comp.name == name:
+                return comp
+        raise ControlPlaneError(f"no component {name!r} in this cluster: {[c.name for c in self.components]}")
+
+    def kill_component(self, name: str) -> None:
+        """SIGKILL one component by its recorded PID (a crash: no clean shutdown); the rest keep running."""
+        comp = self.component(name)
+        log.info("killing %s (pid %d) with SIGKILL", name, comp.pid)
+        comp.kill()
+        if comp.alive():
+            raise ControlPlaneError(f"{name} (pid {comp.pid}) still runs after SIGKILL")
+
+    def restart_component(self, name: str, timeout: float = 90.0) -> Process:
+        """Start a stopped or killed component again with the same argv (so the same ports, certificates and
+        data), in its place in the start order (``stop`` still goes in reverse); return once it is healthy."""
+        old = self.component(name)
+        if old.alive():
+            raise ControlPlaneError(f"{name} (pid {old.pid}) is still running; kill it first")
+        new = Process.start(name, old.argv, log=old.log, cwd=self.run_dir)  # the same log, appended to
+        self.components[self.components.index(old)] = new
+        self._write_state()  # recorded at once, as at start-up
+        self._wait(f"{name} healthy again", lambda: self._component_healthy(name), timeout, [new])
+        if name == "etcd":  # the API server reconnects by itself; usable means it is ready again too
+            api = self.component("kube-apiserver")
+            self._wait("kube-apiserver ready again", lambda: self._component_healthy(api.name), timeout, [api, new])
+        return new
+
+    def _component_healthy(self, name: str) -> bool:
+        if name == "etcd":
+            return http_ok(f"http://127.0.0.1:{self.ports['etcd']}/health")
+        if name == "kube-apiserver":
+            return HttpsClient(self.pki).ok(f"{self.server}/readyz")
+        return HttpsClient(self.pki, user=None).ok(f"https://127.0.0.1:{self.ports[name]}/healthz")
+
     def status(self) -> dict[str, Any]:
         """PIDs, liveness and API readiness, for humans and scripts."""
         try:
