@@ -104,6 +104,19 @@ def test_opening_an_open_incident_again_changes_nothing() -> None:
     assert status == before
 
 
+def test_opening_keeps_alerts_recorded_before_it_so_one_resolving_does_not_resolve_the_incident() -> None:
+    # An operator killed between creating the incident and opening it: its alerts were recorded first.
+    status: dict[str, Any] = {}
+    _alert(status, "a", "firing")
+    _alert(status, "b", "firing")
+
+    incidents.open_incident(status, now=at(2), title="Pod is crash looping.", workload=WEB)
+    _alert(status, "a", "resolved", minute=3)
+
+    assert (status["firingAlerts"], status["totalAlerts"]) == (1, 2)
+    assert incidents.phase(status) == "Open"
+
+
 def test_a_status_without_a_phase_reads_as_open() -> None:
     assert incidents.phase({}) == "Open"
     assert not incidents.is_resolved({})

@@ -47,7 +47,12 @@ def is_resolved(status: dict[str, Any]) -> bool:
 
 
 def open_incident(status: dict[str, Any], *, now: datetime, title: str, workload: Workload | None) -> list[Entry]:
-    """Initialise the status of a new incident (idempotent)."""
+    """Initialise the status of a new incident (idempotent).
+
+    What is already recorded stays: an operator killed between creating the incident and opening it
+    may have recorded its alerts first, and zeroing their count would let the first of them to resolve
+    resolve the incident while the others still fire.
+    """
     if status.get("openedAt"):
         return []
     status.update(
@@ -55,8 +60,8 @@ def open_incident(status: dict[str, Any], *, now: datetime, title: str, workload
             "phase": "Open",
             "openedAt": rfc3339(now),
             "alerts": status.get("alerts") or [],
-            "firingAlerts": 0,
-            "actions": [],
+            "firingAlerts": int(status.get("firingAlerts") or 0),
+            "actions": status.get("actions") or [],
         }
     )
     where = f" on {workload}" if workload else ""
