@@ -39,7 +39,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,6 +92,16 @@ LIST_RETRY_SECONDS = (0.25, 0.5, 1.0)
 # Alertmanager must not wait behind them for its answer. Eight concurrent
 # notifications outnumber what an HA pair sends at once.
 STORE_THREADS = 8
+# The first look at stored episodes is one list per namespace for the whole notification
+# (a set-based label selector), not one per alert: a storm's notification of 50 alerts costs
+# one read, and an HA duplicate that changes nothing costs only that read. Fingerprints per
+# list are capped so the selector stays a short URL (100 x 17 characters).
+LOOK_AHEAD_FINGERPRINTS = 100
+# Deliveries of one fingerprint through this bridge take turns (a lock per stripe of
+# fingerprints): an HA pair's two copies of a notification arrive together, and the
+# second then reads the first's write instead of racing it into a refused (409) write.
+# 256 stripes: eight store threads rarely share one by chance, and it costs nothing.
+FINGERPRINT_STRIPES = 256
 
 
 @dataclass
@@ -142,38 +154,91 @@ class Bridge:
         self.config = config
         self.metrics = _Metrics(config.registry)
         self.executor = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="onduty-bridge")
+        self._turns = [threading.Lock() for _ in range(FINGERPRINT_STRIPES)]
+        # Writes made per stripe: a look-ahead older than a write of its stripe is not used.
+        self._writes = [0] * FINGERPRINT_STRIPES
 
     def store(self, message: domain.WebhookMessage) -> _Outcome:
         outcome = _Outcome()
+        writes_before = list(self._writes)
+        looked = self._look_ahead(message.alerts)
         try:
             for alert in message.alerts:
-                self._upsert(alert, message, outcome)
+                stripe = zlib.crc32(alert.fingerprint.lower().encode()) % FINGERPRINT_STRIPES
+                with self._turns[stripe]:
+                    fresh = self._writes[stripe] == writes_before[stripe]
+                    written = len(outcome.created) + outcome.updated
+                    self._upsert(alert, message, outcome, looked.get(self._namespace(alert)) if fresh else None)
+                    if len(outcome.created) + outcome.updated != written:  # looks before this write are stale
+                        self._writes[stripe] += 1
         except ApiRejected:
             self._undo(outcome)
             raise
         return outcome
 
-    def _upsert(self, alert: domain.WebhookAlert, message: domain.WebhookMessage, outcome: _Outcome) -> None:
-        spec = domain.alert_spec(alert, message)
+    def _namespace(self, alert: domain.WebhookAlert) -> str:
         namespace = domain.alert_namespace(alert, self.config.default_namespace)
         if self.config.namespaces and namespace not in self.config.namespaces:
             namespace = self.config.default_namespace
+        return namespace
+
+    def _look_ahead(self, alerts: list[domain.WebhookAlert]) -> dict[str, list[dict[str, Any]]]:
+        """The stored episodes of every fingerprint of the notification, by namespace: a few lists, not one per alert.
+
+        A snapshot, like every look: a write planned from it carries its precondition, and
+        a conflict makes that alert look again on its own.
+        """
+        wanted: dict[str, list[str]] = {}
+        for alert in alerts:
+            values = wanted.setdefault(self._namespace(alert), [])
+            values.append(domain.safe_label_value(alert.fingerprint.lower()))
+        looked: dict[str, list[dict[str, Any]]] = {}
+        for namespace, values in wanted.items():
+            unique = list(dict.fromkeys(values))
+            for start in range(0, len(unique), LOOK_AHEAD_FINGERPRINTS):
+                chunk = ",".join(unique[start : start + LOOK_AHEAD_FINGERPRINTS])
+                looked.setdefault(namespace, []).extend(self._look(namespace, f"{FINGERPRINT_LABEL} in ({chunk})"))
+        return looked
+
+    def _upsert(
+        self,
+        alert: domain.WebhookAlert,
+        message: domain.WebhookMessage,
+        outcome: _Outcome,
+        looked: list[dict[str, Any]] | None = None,
+    ) -> None:
+        spec = domain.alert_spec(alert, message)
+        namespace = self._namespace(alert)
         # An alert whose namespace label names a namespace this cluster lacks (an
         # alert about another cluster, or a typo) is kept in the default namespace.
         for target in dict.fromkeys((namespace, self.config.default_namespace)):
             try:
-                self._deliver(target, alert, spec, outcome)
+                self._deliver(target, alert, spec, outcome, looked if target == namespace else None)
             except _NoNamespace:
                 if target == self.config.default_namespace:
                     raise NotFound(f"namespace {target} not found: cannot store alerts there", status=404) from None
                 continue
             return
 
-    def _deliver(self, namespace: str, alert: domain.WebhookAlert, spec: dict[str, Any], outcome: _Outcome) -> None:
-        """Plan the delivery against the fingerprint's stored episodes and write it; look again after a conflict."""
+    def _deliver(
+        self,
+        namespace: str,
+        alert: domain.WebhookAlert,
+        spec: dict[str, Any],
+        outcome: _Outcome,
+        looked: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Plan the delivery against the fingerprint's stored episodes and write it; look again after a conflict.
+
+        ``looked``: what the notification's look-ahead found in ``namespace`` (the plan picks this
+        fingerprint's episodes out of it), used for the first plan instead of a look of its own.
+        """
         selector = f"{FINGERPRINT_LABEL}={domain.safe_label_value(alert.fingerprint.lower())}"
         for _ in range(EPISODE_ATTEMPTS):
-            stored = self._look(namespace, selector)
+            if looked is not None:
+                stored, looked = looked, None  # the look-ahead's snapshot, for the first plan only
+            else:
+                stored = self._look(namespace, selector)
             steps = domain.plan_delivery(alert, spec, stored, now=datetime.now(UTC))
             try:
                 self._apply(namespace, alert, steps, outcome)
