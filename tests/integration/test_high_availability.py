@@ -96,8 +96,13 @@ def test_one_replica_acts_and_the_standby_finishes_after_the_active_one_crashes(
         timeout=60,
         what="the standby to say it is paused",
     )
-    status = cluster.get_json("clusterkopfpeering", peering).get("status") or {}
-    assert sorted(p["priority"] for p in status.values()) == [100, 200]
+
+    def both_keep_alives():
+        # The standby may say it stands by (it read the active's keep-alive) before Kopf writes its own.
+        status = cluster.get_json("clusterkopfpeering", peering).get("status") or {}
+        return sorted(p["priority"] for p in status.values()) == [100, 200]
+
+    wait_for(both_keep_alives, timeout=60, what="both replicas' keep-alives in the peering object")
 
     before = cluster.get_json("deployment", "web", "-n", namespace)["metadata"]["generation"]
     sets_before = replica_sets(cluster, namespace)

@@ -20,7 +20,7 @@ import kopf
 import pytest
 
 from kit import REPO, onduty_cli
-from onduty.app import watch_scope
+from onduty.app import API_REQUESTS, CLUSTER_STREAMS, NAMESPACED_KINDS, api_connections, watch_scope
 from onduty.cli import (
     StartupError,
     bridge_token,
@@ -667,3 +667,27 @@ def test_the_namespace_defaults_to_the_kube_contexts(
 
     assert context_namespace(str(unreachable_kubeconfig), context) == namespace
     assert context_namespace("/nonexistent/kubeconfig", context) == "default"
+
+
+def test_kopf_may_hold_a_connection_for_every_watch_stream_and_a_bounded_number_of_requests() -> None:
+    cluster_wide = api_connections(OperatorConfig())
+    five_namespaces = api_connections(OperatorConfig(global_namespace="ops", watch_namespaces=("a", "b", "c", "d")))
+
+    assert cluster_wide == NAMESPACED_KINDS + CLUSTER_STREAMS + API_REQUESTS
+    # Watching namespaces one by one opens a stream per kind in each: the bound grows with them, so
+    # no request ever waits behind watches for a connection.
+    assert five_namespaces == NAMESPACED_KINDS * 5 + CLUSTER_STREAMS + API_REQUESTS
+
+
+def test_the_namespaced_kinds_counted_for_watch_streams_are_the_ones_onduty_handles() -> None:
+    from onduty.handlers import build_registry
+
+    registry = build_registry()
+    # Kopf keeps no public list of what a registry handles; its sub-registries do.
+    kinds = (registry._indexing, registry._watching, registry._spawning, registry._changing)
+    plurals = {selector.plural or selector.any_name for sub in kinds for selector in sub.get_all_selectors()}
+    namespaced = {"alerts", "incidents", "runbooks", "escalationpolicies", "notifiers", "oncallschedules"}
+    assert namespaced <= plurals
+    assert len(namespaced) == NAMESPACED_KINDS
+    # Everything else onduty handles is cluster-scoped and counted in CLUSTER_STREAMS.
+    assert len(plurals - namespaced) < CLUSTER_STREAMS

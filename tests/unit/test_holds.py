@@ -167,25 +167,32 @@ def test_a_silence_holds_until_it_ends() -> None:
 
     assert isinstance(outcome, holds.Hold)
     assert outcome.until == datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
-    assert outcome.next_look(NOW) == NOW + holds.RECHECK  # a human may expire it sooner
+    assert outcome.next_look() == outcome.until
+    assert outcome.reason in holds.ALERTMANAGER_HOLDS  # asked every poll interval: a human may expire it sooner
     assert waiting.waiting_for(outcome.to_dict()) == "Silenced: Alertmanager silence ends at 2026-11-30T13:00:00Z"
 
 
-def test_a_concurrency_cap_has_no_time_and_is_looked_at_again_after_a_bounded_interval() -> None:
+def test_a_concurrency_cap_has_no_time_and_waits_for_a_change_at_most_as_long_as_a_step_waits() -> None:
     facts = _facts(_policy(concurrency={"perNamespace": 1}), in_flight_namespace=1)
 
     outcome = holds.hold(facts, _denial(facts), since=None)
 
     assert isinstance(outcome, holds.Hold)
     assert outcome.until is None
-    assert outcome.next_look(NOW) == NOW + holds.RECHECK
+    assert outcome.next_look() == NOW + holds.MAX_HOLD  # or sooner: another incident's action ending wakes it
 
 
-def test_a_far_deadline_is_looked_at_again_within_the_recheck_interval() -> None:
+def test_a_far_deadline_is_looked_at_when_it_comes_not_before() -> None:
     hold = holds.Hold("OutsideMaintenanceWindow", "closed", NOW, NOW + timedelta(hours=3))
 
-    assert hold.next_look(NOW) == NOW + holds.TIMED_RECHECK
-    assert hold.next_look(NOW + timedelta(hours=2, minutes=58)) == NOW + timedelta(hours=3)
+    # An edited policy or a pause is a watch event: it wakes the step sooner, without polling.
+    assert hold.next_look() == NOW + timedelta(hours=3)
+
+
+def test_a_pause_is_looked_at_again_only_at_the_bound_of_a_wait_or_when_it_changes() -> None:
+    hold = holds.Hold("AutomationPaused", "paused by a human", NOW, None)
+
+    assert hold.next_look() == NOW + holds.MAX_HOLD
 
 
 def test_a_hold_that_would_pass_after_the_longest_wait_is_final_at_once_and_says_so() -> None:

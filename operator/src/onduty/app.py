@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import kopf
 from aiohttp import web
 
@@ -54,12 +55,30 @@ def watch_scope(config: OperatorConfig) -> dict[str, Any]:
     }
 
 
-def _login_handler(cluster: Cluster) -> Any:
-    def login(**_: Any) -> kopf.ConnectionInfo:
+# Kopf's requests to the API server in flight at once, besides its watch streams. Kopf's own
+# session has no limit: an operator that starts (or re-lists) with a thousand objects to handle
+# — Runbooks applied by GitOps before onduty was installed — sends a thousand PATCHes at once.
+# On a busy API server their TLS handshakes time out, are retried, and the waiting connections
+# held 650 MB (hack/bench_rest.py); bounded, they queue and finish in seconds.
+API_REQUESTS = 32
+# Kopf keeps one watch stream open per kind it handles, in each namespace it watches; they hold
+# connections for minutes and must never wait for one.
+NAMESPACED_KINDS = 6  # alerts, incidents, runbooks, escalationpolicies, notifiers, oncallschedules
+CLUSTER_STREAMS = 8  # remediationpolicies, namespaces, the peering object, Kopf's own scanning, spare
+
+
+def api_connections(config: OperatorConfig) -> int:
+    """How many connections Kopf may hold to the API server: every watch stream, plus API_REQUESTS."""
+    namespaces = len(watch_scope(config).get("namespaces") or [None])
+    return NAMESPACED_KINDS * namespaces + CLUSTER_STREAMS + API_REQUESTS
+
+
+def _login_handler(cluster: Cluster, connections: int) -> Any:
+    async def login(**_: Any) -> kopf.AiohttpSession:
         cfg = cluster.api.configuration
         header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
         scheme, _sep, token = (header or "").partition(" ")
-        return kopf.ConnectionInfo(
+        info = kopf.ConnectionInfo(
             server=cfg.host,
             ca_path=cfg.ssl_ca_cert,
             insecure=not cfg.verify_ssl,
@@ -68,6 +87,12 @@ def _login_handler(cluster: Cluster) -> Any:
             certificate_path=cfg.cert_file,
             private_key_path=cfg.key_file,
         )
+        # Kopf's session, as Kopf would make it from these credentials, with a bound on connections.
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections, ssl=info.as_ssl_context()),
+            headers=info.as_http_headers(),
+        )
+        return kopf.AiohttpSession(server=info.server, aiohttp_session=session)
 
     return login
 
@@ -85,7 +110,8 @@ async def serve(
     try:
         if options.operator:
             registry = build_registry()
-            kopf.on.login(registry=registry)(_login_handler(cluster))
+            connections = api_connections(options.operator_config)
+            kopf.on.login(registry=registry)(_login_handler(cluster, connections))
             settings = kopf.OperatorSettings()
             configure(settings)
             peering_args = _peering(registry, settings, options)

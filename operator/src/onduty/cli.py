@@ -375,7 +375,8 @@ def build_parser(prog: str = "onduty") -> argparse.ArgumentParser:
         "--poll-seconds",
         default=_env("--poll-seconds", str(DEFAULT_POLL_SECONDS)),
         type=_SECONDS,
-        help="how often a waiting step looks again (default: %(default)s)",
+        help="how often a step being verified looks at its rollout and metrics, and a silenced step asks"
+        " Alertmanager again (default: %(default)s)",
     )
     run.add_argument(
         "--prometheus-url",

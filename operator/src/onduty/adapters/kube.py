@@ -219,17 +219,27 @@ class Cluster:
         namespace: str,
         name: str,
         mutate: Callable[[dict[str, Any], dict[str, Any]], T],
+        *,
+        known: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], T]:
         """Read, edit ``status`` with ``mutate(status, obj)``, write back; retry on conflict.
 
         The write carries the resourceVersion that was read, so two writers can
         never overwrite each other's edits (merge patches replace whole lists).
+        ``known``, the object as its caller last read or wrote it, saves the first
+        read: if it is no longer current, the write is refused and the edit is made
+        again on a fresh read. An edit that changes nothing of ``known`` is judged
+        again on a fresh read too (only a write proves ``known`` current).
         """
-        for attempt in range(CONFLICT_RETRIES):
-            obj = self.get(plural, namespace, name)
+        attempt, known_obj = 0, known or {}
+        while attempt < CONFLICT_RETRIES:
+            guessed, known = known is not None, None
+            obj = known_obj if guessed else self.get(plural, namespace, name)
             status = json.loads(json.dumps(obj.get("status") or {}))
             result = mutate(status, obj)
             if status == (obj.get("status") or {}):
+                if guessed:
+                    continue
                 return obj, result
             # A merge patch keeps what it does not name: a field the edit removed is written as null.
             removed = {key: None for key in obj.get("status") or {} if key not in status}
@@ -240,8 +250,11 @@ class Cluster:
             try:
                 return self.merge_patch(plural, namespace, name, patch, status=True), result
             except Conflict:
+                if guessed:  # ``known`` was not current: read it, and no one else's write to wait for
+                    continue
                 log.debug("conflict writing %s %s/%s status, attempt %d", plural, namespace, name, attempt + 1)
                 time.sleep(conflict_backoff(attempt))
+                attempt += 1
         raise ApiUnavailable(f"{plural} {namespace}/{name}: status kept changing under {CONFLICT_RETRIES} attempts")
 
     # --- workloads and namespaces -------------------------------------------------------

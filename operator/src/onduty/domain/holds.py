@@ -7,7 +7,8 @@ Every denial reason is one of three kinds (README, "Held and final denials", has
 * **passing** — it passes by itself: a cooldown ends, a maintenance window opens, a
   change freeze ends, a rate-limit slot frees, a silence ends (the time is
   computed from the same facts the guardrail judged), or a concurrency slot
-  frees / Alertmanager answers again (no time: looked at again at an interval);
+  frees / Alertmanager answers again (no time: judged again when an incident
+  changes, or when Alertmanager, asked every poll interval, answers);
 * **final** — nothing that happens by itself will change it (an action no policy
   allows, the blast radius, a missing target, an invalid policy, unreadable
   state, a false or unknown condition, anything not named here: fail closed).
@@ -24,7 +25,7 @@ final denial that says so.
     denial = deciding(verdicts)            # the verdict that decides, or None
     kind(denial.reason)                    # "paused" | "passing" | "final"
     outcome = hold(facts, denial, since=None)
-    isinstance(outcome, Hold)              # wait until outcome.until (None: RECHECK)
+    isinstance(outcome, Hold)              # wait until outcome.next_look(), or a change
 """
 
 from __future__ import annotations
@@ -64,15 +65,16 @@ HUMAN_HOLDS = frozenset({"AutomationPaused", "Silenced", "SilenceCheckFailed"})
 # window or a working day's freeze; an action planned for an incident more than six hours
 # old is one a human should judge again rather than automation run unseen.
 MAX_HOLD = timedelta(hours=6)
-# A hold with a time is looked at again at that time, and at least this often, so an
-# edited policy, a pause or a lifted silence is seen within minutes, not hours.
-TIMED_RECHECK = timedelta(minutes=5)
-# A silence has an end, but a human may expire it sooner (as a pause is lifted): it is
-# looked at again as often as a hold without a time.
-LIFTED_EARLY = frozenset({"Silenced"})
-# A hold without a time (a concurrency slot, Alertmanager unreachable) is looked at again
-# this often: a slot frees when another incident's action finishes, typically within
-# seconds to minutes; five seconds reacts promptly and costs a few reads per held step.
+# A held step is judged again when its time comes, and at once when something it is judged on
+# changes where a watch shows it: the incident (a pause, a resolution), its namespace or
+# onduty's (a pause), a RemediationPolicy's spec (services/wakeups.py). At rest, a hold
+# costs no request. What no watch shows is looked at on an interval instead:
+# Alertmanager's silences — a human may expire one early, or Alertmanager answers again —
+# are asked every poll interval (Alertmanager, never the API server, until they change).
+ALERTMANAGER_HOLDS = frozenset({"Silenced", "SilenceCheckFailed"})
+# A concurrency slot frees when another incident's action ends: an incident's watch event.
+# A held step looks again on such an event, at most this often, so a storm of incident
+# writes does not make every held step judge itself again on each.
 RECHECK = timedelta(seconds=5)
 
 
@@ -120,12 +122,10 @@ class Hold:
             held["until"] = rfc3339(self.until)
         return held
 
-    def next_look(self, now: datetime) -> datetime:
-        """When to judge the step again: when the denial passes, within TIMED_RECHECK; RECHECK without a time
-        (or for a silence, which a human may expire early)."""
-        if self.until is None or self.reason in LIFTED_EARLY:
-            return min(now + RECHECK, self.until or self.limit, self.limit)
-        return min(self.until, now + TIMED_RECHECK, self.limit)
+    def next_look(self) -> datetime:
+        """When to judge the step again if nothing it is judged on is seen changing: when the denial
+        passes, or at the bound of the wait."""
+        return min(self.until or self.limit, self.limit)
 
 
 def hold(facts: StepFacts, denial: Verdict, *, since: datetime | None) -> Hold | Verdict:

@@ -18,13 +18,14 @@ import kopf
 
 from onduty import GROUP, VERSION
 from onduty.domain import columns, incidents
-from onduty.domain.annotations import FINALIZER, KOPF_PREFIX, RESOLVE_ANNOTATION
+from onduty.domain.annotations import FINALIZER, INCIDENT_LABEL, KOPF_PREFIX, RESOLVE_ANNOTATION
 from onduty.domain.policies import InvalidPolicy, Policy, parse_policy
 from onduty.domain.runbooks import RunbookRef
 from onduty.handlers import (
     alerts,
     controls,
     escalation,
+    housekeeping,
     pauses,
     postmortem,
     refusals,
@@ -36,13 +37,27 @@ from onduty.handlers.runtime import Runtime
 from onduty.services.escalation import PolicyEntry
 
 
+class _LastHandled(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's last-handled configuration, without the incident label onduty itself puts on an Alert.
+
+    That label is onduty's bookkeeping, not a change to handle; left in what Kopf compares, it made
+    Kopf write its annotation once more after every attach: one write per alert in a storm.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        labels = (essence.get("metadata") or {}).get("labels")
+        if isinstance(labels, dict):
+            labels.pop(INCIDENT_LABEL, None)
+        self.remove_empty_stanzas(essence)
+        return essence
+
+
 def configure(settings: kopf.OperatorSettings) -> None:
     """Operator-wide Kopf settings."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = _LastHandled(prefix=KOPF_PREFIX, key="last-handled-configuration")
     settings.posting.level = logging.INFO
     # Kopf's own Events (a handler that failed) come from onduty too; the timeline's
     # Events are onduty's own (handlers/events.py).
@@ -53,6 +68,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.client_timeout = 660
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 5
+    # Kopf retries a failed request after 1, 1, 2, 3, 5, 8, 13 and 21 s: after an API server
+    # outage of a minute or more, a watch came back up to 21 s after the API server did
+    # (tests/integration/test_api_faults.py). Capped at 5 s, the same eight retries come
+    # back within 5 s, and a few watches and writes every 5 s is no load to an API server.
+    settings.networking.error_backoffs = (1, 1, 2, 3, 5, 5, 5, 5)
 
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
@@ -189,11 +209,18 @@ def build_registry() -> kopf.OperatorRegistry:
             resolve_by_hand
         )
 
-    # A human pausing or resuming automation leaves a timeline entry and an Event.
-    @kopf.on.event(GROUP, VERSION, "incidents", id="pause_event", registry=registry)
-    async def pause_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-        if event.get("type") != "DELETED":
-            await pauses.incident_seen(_runtime(memo), dict(event.get("object") or {}))
+    # What waiting steps wait for (services/wakeups.py): a change of their incident (incident_event,
+    # below), of a namespace (its pause annotation), of a RemediationPolicy's spec. Seen in watch
+    # events; nothing is read.
+    # Async, so they run in the event loop with the waiters (Kopf runs sync handlers in threads).
+    @kopf.on.event("", "v1", "namespaces", id="wake_namespace", registry=registry)
+    async def wake_namespace(event: kopf.RawEvent, name: str, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+        _runtime(memo).wakeups.namespace_event(name, meta, deleted=event.get("type") == "DELETED")
+
+    @kopf.on.event(GROUP, VERSION, "remediationpolicies", id="wake_policy", registry=registry)
+    async def wake_policy(event: kopf.RawEvent, name: str, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+        deleted = event.get("type") == "DELETED"
+        _runtime(memo).wakeups.policy_event(name, _generation(meta), deleted=deleted)
 
     # --- retention, and Alertmanager's truncation reaching an incident ------------
     # Resolved Alerts and Incidents go after --alert-retention / --incident-retention:
@@ -212,6 +239,19 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.on.cleanup(id="stop_following_peering", registry=registry)
     async def stop_following_peering(memo: kopf.Memo, **_: Any) -> None:
         task = memo.get("peering_follower")
+        if isinstance(task, asyncio.Task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # Memory a burst freed goes back to the operating system (handlers/housekeeping.py).
+    @kopf.on.startup(id="start_housekeeping", registry=registry)
+    async def start_housekeeping(memo: kopf.Memo, **_: Any) -> None:
+        memo.housekeeping = asyncio.create_task(housekeeping.trim_forever())
+
+    @kopf.on.cleanup(id="stop_housekeeping", registry=registry)
+    async def stop_housekeeping(memo: kopf.Memo, **_: Any) -> None:
+        task = memo.get("housekeeping")
         if isinstance(task, asyncio.Task):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -322,27 +362,27 @@ def build_registry() -> kopf.OperatorRegistry:
         if isinstance(machinery, escalation.Machinery):
             await machinery.stop()
 
-    @kopf.on.event(GROUP, VERSION, "incidents", id="escalation_event", registry=registry)
-    async def escalation_event(
-        event: kopf.RawEvent, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
-    ) -> None:
-        machinery = memo.get("escalation")
-        if not isinstance(machinery, escalation.Machinery) or namespace is None:
-            return
-        deleted = event.get("type") == "DELETED"
-        machinery.incident_event(
-            namespace, name, deleted=deleted, settled=escalation.settled(event.get("object") or {})
-        )
-
-    # onduty's metrics about incidents (services/metrics.py), and a resolved incident's post-mortem draft once
-    # nothing about it is still being sent.
-    @kopf.on.event(GROUP, VERSION, "incidents", id="observe_incident", registry=registry)
-    async def observe_incident(
-        event: kopf.RawEvent, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
-    ) -> None:
+    # Every watch event of an incident, in one handler (one Kopf handler run and log line per event, not
+    # five): what waits on it wakes (services/wakeups.py), escalation looks at it, onduty's metrics count it
+    # (services/metrics.py), a human's pause or resume leaves a timeline entry and an Event, and a resolved
+    # incident's post-mortem draft is written once nothing about it is still being sent.
+    @kopf.on.event(GROUP, VERSION, "incidents", id="incident_event", registry=registry)
+    async def incident_event(event: kopf.RawEvent, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
         runtime = _runtime(memo)
-        runtime.observed.incident_event(event.get("type"), event.get("object") or {})
-        if namespace is not None and event.get("type") != "DELETED":
-            await postmortem.write_if_due(runtime, namespace, name, dict(event.get("object") or {}))
+        obj = event.get("object") or {}
+        deleted = event.get("type") == "DELETED"
+        runtime.observed.incident_event(event.get("type"), obj)
+        if namespace is None:
+            return
+        runtime.wakeups.incident_event(namespace, name, deleted=deleted)
+        machinery = memo.get("escalation")
+        if isinstance(machinery, escalation.Machinery):
+            machinery.incident_event(namespace, name, deleted=deleted, settled=escalation.settled(obj))
+        if deleted:
+            return
+        try:
+            await pauses.incident_seen(runtime, dict(obj))
+        finally:  # a failed pause record does not keep the draft from being written
+            await postmortem.write_if_due(runtime, namespace, name, dict(obj))
 
     return registry

@@ -51,7 +51,7 @@ RETRY_DELAY_SECONDS = (3.0, 10.0)
 
 async def reconcile_alert(runtime: Runtime, alert: dict[str, Any]) -> None:
     try:
-        await asyncio.to_thread(_reconcile, runtime, alert)
+        await asyncio.get_running_loop().run_in_executor(runtime.alert_threads, _reconcile, runtime, alert)
     except KubeError as error:
         if not isinstance(error, (Conflict, NotFound)):  # a race settles by itself: no error to count
             runtime.observed.reconcile_errors.labels("alerts", type(error).__name__).inc()
@@ -114,13 +114,14 @@ class _Write:
 
 
 def _update_incident(
-    runtime: Runtime, namespace: str, incident: str, mutate: Mutation
+    runtime: Runtime, namespace: str, incident: str, mutate: Mutation, *, known: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], list[Entry]]:
     """``update_status`` of the incident with ``mutate``, sharing one write with every edit waiting for it.
 
     Each edit is applied in order to the same fresh status (and again on a
     conflict), so the result is what one write per edit would have made; each
     caller gets the written object and its own timeline entries, or the error.
+    ``known`` (the incident as just created or listed) saves the read when it is current.
     """
     key = f"{namespace}/{incident}"
     mine = _Write(mutate)
@@ -135,7 +136,7 @@ def _update_incident(
                 return [write.mutate(status, obj) for write in batch]
 
             try:
-                obj, results = runtime.cluster.update_status("incidents", namespace, incident, all_of_them)
+                obj, results = runtime.cluster.update_status("incidents", namespace, incident, all_of_them, known=known)
             except BaseException as error:
                 for write in batch:
                     write.error, write.done = error, True
@@ -176,7 +177,7 @@ def _reconcile(runtime: Runtime, alert: dict[str, Any]) -> None:
                 _record(runtime, namespace, candidate["metadata"]["name"], alert, now)
         return
     incident = _find_or_open(runtime, namespace, key, alert, workload, now)
-    _record(runtime, namespace, incident["metadata"]["name"], alert, now)
+    _record(runtime, namespace, incident["metadata"]["name"], alert, now, known=incident)
     cluster.merge_patch(
         "alerts",
         namespace,
@@ -238,13 +239,28 @@ def _find_or_open(
     runtime: Runtime, namespace: str, key: str, alert: dict[str, Any], workload: Any, now: datetime
 ) -> dict[str, Any]:
     with runtime.group_lock(key):
-        selector = f"{GROUP_LABEL}={grouping.group_hash(key)}"
-        for candidate in runtime.cluster.list("incidents", namespace, label_selector=selector):
-            if not incidents.is_resolved(candidate.get("status") or {}):
-                return candidate
         spec = alert["spec"]
         labels = spec.get("labels", {})
         title = spec.get("annotations", {}).get("summary") or spec.get("alertname") or "alert"
+
+        def _open(status: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
+            # Opened with its first alert in one write: the timeline starts
+            # "opened, alert joined" before the remediation worker reads it.
+            return incidents.open_incident(status, now=now, title=title, workload=workload) + _alert_joined(
+                status, alert, now
+            )
+
+        selector = f"{GROUP_LABEL}={grouping.group_hash(key)}"
+        for candidate in runtime.cluster.list("incidents", namespace, label_selector=selector):
+            if incidents.is_resolved(candidate.get("status") or {}):
+                continue
+            if (candidate.get("status") or {}).get("openedAt"):
+                return candidate
+            # Created by an operator killed before it opened it: open it now, with this alert, rather
+            # than join the alert to an incident nobody opened (the worker would open it only later).
+            obj, entries = _update_incident(runtime, namespace, candidate["metadata"]["name"], _open)
+            post(runtime, obj, entries)
+            return obj
         body: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": "Incident",
@@ -266,15 +282,7 @@ def _find_or_open(
             },
         }
         created = _create_incident(runtime, namespace, body)
-
-        def _open(status: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
-            # Opened with its first alert in one write: the timeline starts
-            # "opened, alert joined" before the remediation worker reads it.
-            return incidents.open_incident(status, now=now, title=title, workload=workload) + _alert_joined(
-                status, alert, now
-            )
-
-        obj, entries = _update_incident(runtime, namespace, created["metadata"]["name"], _open)
+        obj, entries = _update_incident(runtime, namespace, created["metadata"]["name"], _open, known=created)
         post(runtime, obj, entries)
         return obj
 
@@ -294,10 +302,20 @@ def _alert_joined(status: dict[str, Any], alert: dict[str, Any], now: datetime) 
     )
 
 
-def _record(runtime: Runtime, namespace: str, incident: str, alert: dict[str, Any], now: datetime) -> None:
+def _record(
+    runtime: Runtime,
+    namespace: str,
+    incident: str,
+    alert: dict[str, Any],
+    now: datetime,
+    *,
+    known: dict[str, Any] | None = None,
+) -> None:
     spec = alert["spec"]
 
-    obj, entries = _update_incident(runtime, namespace, incident, lambda s, _: _alert_joined(s, alert, now))
+    obj, entries = _update_incident(
+        runtime, namespace, incident, lambda s, _: _alert_joined(s, alert, now), known=known
+    )
     post(runtime, obj, entries)
     # A more severe alert joining raises the incident's severity.
     worst = severity.worst(obj["spec"]["severity"], severity.normalise(spec.get("labels", {}).get("severity")))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -19,13 +20,21 @@ from onduty.domain.notify.destinations import Network
 from onduty.domain.retention import DEFAULT_ALERT_RETENTION, DEFAULT_INCIDENT_RETENTION
 from onduty.services.metrics import OperatorMetrics
 from onduty.services.peering import Standby
+from onduty.services.wakeups import Wakeups
 
 # The operator's own namespace: runbooks there apply to every namespace, and
 # alerts without a usable namespace label are stored there.
 DEFAULT_GLOBAL_NAMESPACE = "onduty-system"
-# How often a waiting step looks again (rollout progress, pause lifted). One
-# second keeps verification latency low and costs one GET per open action.
+# How often a step being verified looks at its rollout (and Prometheus at its metrics),
+# and a step a silence holds asks Alertmanager. One second keeps verification latency
+# low and costs one GET per action being verified. Waits for an approval, a pause or a
+# time poll nothing: they wait for a watch event or a deadline (services/wakeups.py).
 DEFAULT_POLL_SECONDS = 1.0
+# Threads that record alerts in incidents (handlers/alerts.py). A pool of their own: in a storm
+# thousands of alerts wait for a thread, and in the default pool they would queue ahead of a new
+# incident's remediation. Eight keep the API server busy and let writes to one incident batch up;
+# more would only contend for the GIL.
+ALERT_THREADS = 8
 
 
 @dataclass
@@ -68,11 +77,17 @@ class Runtime:
     # Judging the concurrency budget and claiming a slot happen under this
     # lock, so two incidents' workers cannot both take the last slot.
     budget_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Waiting steps wait for a watch event (an approval, a pause lifted, a policy edited) or a
+    # deadline, never by asking the API server again and again (services/wakeups.py).
+    wakeups: Wakeups = field(default_factory=Wakeups)
     # Alert records waiting to be written to an incident's status, by incident
     # (handlers/alerts.py): whoever's turn comes writes all that wait in one status
     # write, so a storm of alerts costs a few writes of the incident, not one each.
     incident_writes: dict[str, list[object]] = field(default_factory=dict)
     incident_writes_lock: threading.Lock = field(default_factory=threading.Lock)
+    alert_threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=ALERT_THREADS, thread_name_prefix="onduty-alerts")
+    )
     # Timeline entries as Events, posted by onduty in order (adapters/recorder.py).
     events: EventRecorder = field(init=False)
     # Incidents, actions, guardrail verdicts and durations, counted from the incidents' watch events.

@@ -11,6 +11,7 @@ import asyncio
 from typing import Protocol
 
 from onduty.adapters.kube import Cluster
+from onduty.services.wakeups import Wakeups
 
 
 class Settings(Protocol):
@@ -19,7 +20,7 @@ class Settings(Protocol):
     @property
     def global_namespace(self) -> str: ...  # onduty's own namespace: the platform owners'
     @property
-    def poll_seconds(self) -> float: ...  # how often a waiting step looks again
+    def poll_seconds(self) -> float: ...  # how often verification looks again (and a silence is asked about)
     @property
     def prometheus_url(self) -> str | None: ...
     @property
@@ -35,3 +36,5 @@ class Runtime(Protocol):
     def config(self) -> Settings: ...
     @property
     def budget_lock(self) -> asyncio.Lock: ...  # held while the concurrency budget is judged and claimed
+    @property
+    def wakeups(self) -> Wakeups: ...  # what waiting steps wait for: changes seen in watch events

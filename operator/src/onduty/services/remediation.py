@@ -59,7 +59,7 @@ from onduty.domain.severity import normalise
 from onduty.domain.timeline import Entry
 from onduty.domain.times import require_time, rfc3339
 from onduty.domain.workloads import Workload
-from onduty.services import actions, crashpoints
+from onduty.services import actions, crashpoints, wakeups
 from onduty.services.diagnostics import Emit, gather
 from onduty.services.ports import Runtime
 
@@ -106,14 +106,47 @@ class IncidentWorker:
         self._prometheus = Prometheus(config.prometheus_url) if config.prometheus_url else None
         self._alertmanager = Alertmanager(config.alertmanager_url) if config.alertmanager_url else None
         self._spec: RunbookSpec | None = None
+        self._topics = (
+            wakeups.incident(namespace, name),
+            *(wakeups.namespace(n) for n in dict.fromkeys((namespace, config.global_namespace))),
+            wakeups.POLICIES,
+            wakeups.ANY_INCIDENT,
+        )
+        self._mark: dict[wakeups.Topic, int] = self.runtime.wakeups.mark(self._topics)
+        self._last: dict[str, Any] | None = None  # the incident as last read or written
+        self._written: dict[wakeups.Topic, int] | None = None  # the mark taken before the last write, if it was last
+        # What the step waits for once it returns: until, the facts (a silence: Alertmanager is asked), reason.
+        self._deferred: tuple[datetime | None, steps.StepFacts | None, str] | None = None
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
+    async def _read(self) -> dict[str, Any]:
+        """The incident, fresh from the API server; what a wait after this read waits for is marked first,
+        so a change that lands between the read and the wait still ends the wait (services/wakeups.py)."""
+        self._mark = self.runtime.wakeups.mark(self._topics)
+        self._last = dict(await self._call(self.cluster.get, "incidents", self.namespace, self.name))
+        self._written = None
+        return self._last
+
+    async def _current(self) -> dict[str, Any]:
+        """The incident as this worker's own last write returned it, if that is the last thing it did to it
+        (marked before that write, so a change since still ends a wait); else :meth:`_read`. Saves the read
+        between one step's outcome and the next step."""
+        if self._written is not None and self._last is not None:
+            self._mark, self._written = self._written, None
+            return self._last
+        return await self._read()
+
     async def _update(self, mutate: Mutation) -> dict[str, Any]:
-        obj, entries = await self._call(self.cluster.update_status, "incidents", self.namespace, self.name, mutate)
+        """Edit the incident's status; the object as last read or written saves a read (``known``)."""
+        mark = self.runtime.wakeups.mark(self._topics)
+        obj, entries = await self._call(
+            self.cluster.update_status, "incidents", self.namespace, self.name, mutate, known=self._last
+        )
         self._emit(obj, entries)
-        return dict(obj)
+        self._last, self._written = dict(obj), mark
+        return self._last
 
     async def _record_outcome(self, mutate: Mutation) -> dict[str, Any]:
         """Write a step's outcome and, if it was the last step, the conclusion, in one write."""
@@ -137,17 +170,18 @@ class IncidentWorker:
             log.error("incident %s/%s: %s (and recording it failed: %s)", self.namespace, self.name, message, again)
 
     async def run(self) -> None:
-        obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+        obj = await self._read()
         status = obj.get("status") or {}
         if incidents.is_resolved(status):
             return
         if not status.get("openedAt") and obj["spec"].get("source") == "alertmanager":
-            # The alert handler opens it with its first alert in the same breath;
-            # wait for that rather than race it (bounded: after a crash, open it here).
+            # The alert handler opens it with its first alert in the same breath; wait for that
+            # (its write is a watch event) rather than race it (bounded: after a crash, open it here).
             deadline = asyncio.get_running_loop().time() + OPEN_WAIT_SECONDS
             while not (obj.get("status") or {}).get("openedAt") and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.05)
-                obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+                await self.runtime.wakeups.wait(self._own(), deadline - asyncio.get_running_loop().time())
+                obj = await self._read()
+        del status  # the worker may wait for hours: it keeps no old copy of the incident
         if not (obj.get("status") or {}).get("openedAt"):  # made by hand with kubectl
             try:
                 workload = self._workload(obj)
@@ -190,8 +224,11 @@ class IncidentWorker:
                 grants=grants,
                 confine_promql=self._confines_promql(grants),
             )
+            self._written = None  # diagnostics wrote the incident: read it
         while True:
-            obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+            obj = await self._current()
+            if incidents.is_resolved(obj.get("status") or {}):
+                return  # resolution closed a waiting step (and dropped its hold) with a record
             nxt = incidents.next_step(runbook.spec, obj.get("status") or {}, obj["metadata"]["uid"])
             if nxt is None:
                 await self._update(
@@ -203,6 +240,13 @@ class IncidentWorker:
                 )
                 return
             await self._step(obj, runbook.spec, nxt)
+            del obj, nxt
+            if self._deferred is not None:
+                # The step waits (an approval, a hold): with what it was judged on dropped, so a thousand
+                # waiting incidents hold a few small objects each, not their incidents and targets.
+                (until, facts, reason), self._deferred = self._deferred, None
+                self._last = self._written = None
+                await self._wait(until, facts, reason)
 
     # --- triage -----------------------------------------------------------------------
     def _workload(self, obj: dict[str, Any]) -> Workload | None:
@@ -233,10 +277,13 @@ class IncidentWorker:
         namespace_labels: dict[str, str] = {}
         namespace_paused = cluster_paused = False
         for ns_name in dict.fromkeys((self.namespace, self.runtime.config.global_namespace)):
-            try:
-                ns = await self._call(self.cluster.get_namespace, ns_name)
-            except NotFound:
-                continue
+            # As the namespaces' watch last showed it (a pause is seen as soon as it is written); read if not seen.
+            ns = self.runtime.wakeups.seen_namespace(ns_name)
+            if ns is None:
+                try:
+                    ns = await self._call(self.cluster.get_namespace, ns_name)
+                except NotFound:
+                    continue
             paused = is_paused(ns)
             if ns_name == self.namespace:
                 namespace_paused = paused
@@ -370,19 +417,15 @@ class IncidentWorker:
             if denial is not None and (
                 denial.reason == "AwaitingApproval" or (asking and holds.kind(denial.reason) != "final")
             ):
-                await asyncio.sleep(self.runtime.config.poll_seconds)
+                self._wait_for_approval(base, facts, denial)
             elif denial is not None and holds.kind(denial.reason) != "final":
                 outcome = holds.hold(facts, denial, since=_held_since(base))
                 if not isinstance(outcome, holds.Hold):
                     denial = outcome  # held too long: final, and it says so
                 else:
-                    await self._hold_step(base, outcome, verdicts)
+                    await self._hold_step(base, outcome, verdicts, facts)
             if denial is not None and (denial.reason == "AwaitingApproval" or holds.kind(denial.reason) != "final"):
-                obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
-                if incidents.is_resolved(obj.get("status") or {}):
-                    return None  # resolution closed the step (and dropped its hold) with a record
-                record = incidents.find_action(obj.get("status") or {}, nxt.id)
-                continue
+                return None  # it waits (self._deferred), then the step is judged again from the incident
             if denial is not None:
                 decisive = holds.final(facts, denial)
                 await self._record_outcome(
@@ -413,9 +456,10 @@ class IncidentWorker:
                     )
                 )
                 return None
-            record = incidents.find_action(
-                (await self._call(self.cluster.get, "incidents", self.namespace, self.name)).get("status") or {}, nxt.id
-            )
+            # The claim was just written (or, dry run aside, stood before): the object as written says it.
+            record = incidents.find_action((self._last or {}).get("status") or {}, nxt.id)
+            if record is None:
+                record = incidents.find_action((await self._read()).get("status") or {}, nxt.id)
             assert record is not None
             # tests: die after the N-th write this action makes
             cluster = crashpoints.CountingWrites(self.cluster) if crashpoints.armed() else self.cluster
@@ -425,7 +469,7 @@ class IncidentWorker:
                 continue  # the target changed under us: look again (cooldown may now deny)
             except Held as hold:  # claimed, not acted: the claim stays while it waits
                 await self._hold(guardrails.Verdict("Action", False, hold.reason, hold.message))
-                obj = await self._call(self.cluster.get, "incidents", self.namespace, self.name)
+                obj = await self._read()
                 record = incidents.find_action(obj.get("status") or {}, nxt.id)
                 continue
             except (Refused, trust.Untrusted) as refusal:
@@ -550,13 +594,14 @@ class IncidentWorker:
         assert found is not None
         return found
 
-    async def _hold_step(self, action: dict[str, Any], hold: holds.Hold, verdicts: list[guardrails.Verdict]) -> None:
-        """Record the hold on the step's action (written when its reason or end changes), then wait for it.
+    async def _hold_step(
+        self, action: dict[str, Any], hold: holds.Hold, verdicts: list[guardrails.Verdict], facts: steps.StepFacts
+    ) -> None:
+        """Record the hold on the step's action (written when its reason or end changes); the step then waits.
 
-        The wait is the hold's own deadline (at most TIMED_RECHECK, so an edited policy is
-        seen); a pause or a silence — what a human lifts — is looked at every poll interval,
-        as an approval is, so lifting it takes effect at once. A resolved incident's worker is
-        cancelled mid-wait.
+        The wait (:meth:`run`, then :meth:`_wait`) ends when the hold passes (:meth:`holds.Hold.next_look`),
+        or at once when what the step is judged on changes where a watch shows it: a pause set or lifted,
+        an edited policy, the incident resolved. A resolved incident's worker is cancelled mid-wait.
         """
         held = hold.to_dict()
         recorded = action.get("held") or {}
@@ -566,17 +611,71 @@ class IncidentWorker:
             held.get("since"),
         ):
             await self._update(lambda s, _: incidents.hold_action(s, dict(action), held, verdicts, now=_now()))
-        if holds.kind(hold.reason) == "paused" or hold.reason in holds.LIFTED_EARLY:
-            await asyncio.sleep(self.runtime.config.poll_seconds)
+        self._defer(hold.next_look(), facts, hold.reason)
+
+    def _wait_for_approval(self, action: dict[str, Any], facts: steps.StepFacts, denial: guardrails.Verdict) -> None:
+        """The step waits for a human's answer (an annotation: a watch event), the request's expiry, or — a
+        request that also stands held — the hold's end."""
+        expires_at = (action.get("approval") or {}).get("expiresAt")
+        until = require_time(expires_at) if isinstance(expires_at, str) else None
+        if denial.reason != "AwaitingApproval":
+            outcome = holds.hold(facts, denial, since=_held_since(action))
+            if isinstance(outcome, holds.Hold):  # (held too long: the request still stands until it expires)
+                until = min(until, outcome.next_look()) if until is not None else outcome.next_look()
+        self._defer(until, facts, denial.reason)
+
+    def _defer(self, until: datetime | None, facts: steps.StepFacts, reason: str) -> None:
+        """Wait once the step returns (:meth:`run`), keeping the facts only where the wait asks Alertmanager."""
+        self._deferred = (until, facts if reason in holds.ALERTMANAGER_HOLDS else None, reason)
+
+    def _own(self) -> dict[wakeups.Topic, int]:
+        """The mark of the last read, on what a step waits for: its incident, the namespaces whose pause
+        holds it, the policies in force."""
+        return {topic: count for topic, count in self._mark.items() if topic != wakeups.ANY_INCIDENT}
+
+    async def _wait(self, until: datetime | None, facts: steps.StepFacts | None, reason: str) -> None:
+        """Until ``until`` (just past it: a guardrail that ends "at" a time allows from that instant on),
+        or until a change seen since the last read of the incident.
+
+        Nothing here asks the API server. What no watch shows is asked elsewhere: Alertmanager's silences
+        every poll interval while one holds the step; a concurrency slot is any incident's change, looked at
+        no more often than ``holds.RECHECK``.
+        """
+        own = self._own()
+        loop = asyncio.get_running_loop()
+
+        def left() -> float | None:
+            if until is None:
+                return None
+            return max(0.0, (until - _now()).total_seconds()) + HOLD_MARGIN_SECONDS
+
+        if reason in holds.ALERTMANAGER_HOLDS and facts is not None:
+            while True:
+                remaining = left()
+                step = self.runtime.config.poll_seconds
+                if await self.runtime.wakeups.wait(own, step if remaining is None else min(step, remaining)):
+                    return
+                if remaining is not None and remaining <= step:
+                    return
+                verdicts, _ = steps.decide(replace(facts, silence=await self._silences(), now=_now()))
+                now_deciding = holds.deciding(verdicts)
+                if now_deciding is None or now_deciding.reason != reason:
+                    return
+        if reason == "ConcurrencyLimited":
+            started = loop.time()
+            mark = {**own, wakeups.ANY_INCIDENT: self._mark.get(wakeups.ANY_INCIDENT, 0)}
+            if not await self.runtime.wakeups.wait(mark, left()):
+                return
+            gap = holds.RECHECK.total_seconds() - (loop.time() - started)
+            if gap > 0 and not self.runtime.wakeups.moved(own):
+                await self.runtime.wakeups.wait(own, gap)
             return
-        now = _now()
-        # Just past the deadline: a guardrail that ends "at" a time allows from that instant on.
-        await asyncio.sleep(max(0.0, (hold.next_look(now) - now).total_seconds()) + HOLD_MARGIN_SECONDS)
+        await self.runtime.wakeups.wait(own, left())
 
     async def _hold(self, denial: guardrails.Verdict) -> None:
-        """Say (once per reason) that the step waits, then wait one poll interval."""
+        """Say (once per reason) that the step waits, then wait one poll interval (or a change)."""
         await self._report_hold(denial)
-        await asyncio.sleep(self.runtime.config.poll_seconds)
+        await self.runtime.wakeups.wait(self._own(), self.runtime.config.poll_seconds)
 
     async def _report_hold(self, denial: guardrails.Verdict) -> None:
         """Say once per reason that automation is held (the wait itself is silent)."""
