@@ -82,5 +82,32 @@ test-e2e: install controlplane monitoring ## The full chain with real Prometheus
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: install controlplane ## Webhook → restart latency over 200 incidents, against the direct-API floor
+bench: install controlplane ## Webhook → restart latency over 200 incidents, against the direct-API floor (make bench-all: every benchmark)
 	$(PY) hack/bench_latency.py --incidents 200
+
+.PHONY: bench-rest
+bench-rest: install controlplane ## 1,000 Runbooks and 1,000 waiting incidents at rest: RSS, CPU, API requests/s, a new alert's latency vs an idle operator
+	$(PY) hack/bench_rest.py --incidents 1000 --runbooks 1000
+
+.PHONY: bench-all
+bench-all: bench bench-rest bench-storm bench-faults bench-chaos bench-fuzz ## Every benchmark, one after another (about an hour on 2 cores)
+
+.PHONY: bench-storm
+bench-storm: install controlplane ## Alert storm: 10,000 alerts from an HA pair through the bridge vs the direct-API floor; prints alerts/s, p99, API writes, first action (SEED=…)
+	$(PY) hack/bench_storm.py --alerts $${ONDUTY_STORM_ALERTS:-10000} $(if $(SEED),--seed $(SEED))
+
+.PHONY: bench-chaos
+bench-chaos: install controlplane ## SIGKILL onduty 20 times while it remediates 50 incidents (SEED=… replays); prints restarts counted, violations
+	$(PY) hack/bench_chaos.py --incidents 50 --kills 20 $(if $(SEED),--seed $(SEED))
+
+.PHONY: bench-fuzz
+bench-fuzz: install controlplane ## Hypothesis: 10,000 webhook bodies at a running bridge, 2,000 specs to lint and the API server; prints seed, counts, status histogram
+	ONDUTY_FUZZ_EXAMPLES=$${ONDUTY_FUZZ_BODIES:-10000} \
+		$(BIN)/pytest tests/integration/test_fuzz_bridge.py -p no:cacheprovider $(PYTEST_ARGS)
+	ONDUTY_FUZZ_EXAMPLES=$${ONDUTY_FUZZ_SPECS:-2000} \
+		$(BIN)/pytest tests/integration/test_fuzz_specs.py -p no:cacheprovider $(PYTEST_ARGS)
+
+.PHONY: bench-faults
+bench-faults: install controlplane ## API server faults in a 60-incident storm (kill kube-apiserver, kill etcd, stall/drop/slow the link); prints time down, 503s, recovery, requests
+	ONDUTY_FAULT_INCIDENTS=$${ONDUTY_FAULT_INCIDENTS:-60} ONDUTY_FAULT_SECONDS=$${ONDUTY_FAULT_SECONDS:-20} \
+		$(BIN)/pytest tests/integration/test_api_faults.py -p no:cacheprovider $(PYTEST_ARGS)
