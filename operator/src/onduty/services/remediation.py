@@ -394,9 +394,12 @@ class IncidentWorker:
             denial = holds.deciding(verdicts)
             base = dict(record or incidents.new_action(nxt, target, now=_now()))
             base["policies"] = list(decision.policies)
-            if base.get("held") and denial is None:  # the hold has passed: judged again, and it is said
-                await self._update(lambda s, _: incidents.release_hold(s, dict(base), now=_now()))
-                base.pop("held", None)
+            claims = denial is None and not decision.dry_run and (record is None or not record.get("startedAt"))
+            # The hold has passed: judged again, and it is said. A step that claims a share of a concurrency
+            # budget is released only once the budget is counted (below): released here, it would be held
+            # again at once, and each release and hold a write and a timeline entry.
+            if base.get("held") and denial is None and not (claims and steps.needs_in_flight(facts)):
+                await self._release(base)
             if denial is None and decision.needs_approval and not approvals.approved(base):
                 answer = await self._approval(obj, base, verdicts, decision)
                 if answer == "waiting":
@@ -411,6 +414,8 @@ class IncidentWorker:
                         verdicts, decision = steps.decide(facts)
                         denial = holds.deciding(verdicts)
                     if denial is None:
+                        if base.get("held"):
+                            await self._release(base)
                         await self._update(lambda s, _: incidents.start_action(s, dict(base), verdicts, now=_now()))
                         crashpoints.reached("after-record")
             asking = base.get("state") == "AwaitingApproval"  # a request stands: it keeps waiting as it is
@@ -579,6 +584,11 @@ class IncidentWorker:
                     " allowApprovalWithoutAdmissionPolicy"
                 )
         return None
+
+    async def _release(self, action: dict[str, Any]) -> None:
+        """The step's hold has passed: say so on its action (and in the timeline)."""
+        await self._update(lambda s, _: incidents.release_hold(s, dict(action), now=_now()))
+        action.pop("held", None)
 
     async def _mark_applied(
         self, nxt: incidents.NextStep, record: dict[str, Any], message: str, details: dict[str, Any]
