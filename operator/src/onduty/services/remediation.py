@@ -75,6 +75,8 @@ APPROVAL_ADMISSION_POLICY = "onduty-approval"
 # How far past a hold's deadline the worker looks again: times are recorded to the
 # second, and a look a moment early would only find the hold still on.
 HOLD_MARGIN_SECONDS = 0.2
+# The least time between two judgements of a waiting step (see IncidentWorker.run).
+MIN_LOOK_SECONDS = 1.0
 
 Mutation = Callable[[dict[str, Any], dict[str, Any]], list[Entry]]
 
@@ -246,7 +248,11 @@ class IncidentWorker:
                 # waiting incidents hold a few small objects each, not their incidents and targets.
                 (until, facts, reason), self._deferred = self._deferred, None
                 self._last = self._written = None
+                started = asyncio.get_running_loop().time()
                 await self._wait(until, facts, reason)
+                # A waiting step is judged again at most once a second, whatever wakes it: a judgement that
+                # writes (and so wakes itself) can never become a tight loop against the API server.
+                await asyncio.sleep(max(0.0, MIN_LOOK_SECONDS - (asyncio.get_running_loop().time() - started)))
 
     # --- triage -----------------------------------------------------------------------
     def _workload(self, obj: dict[str, Any]) -> Workload | None:
