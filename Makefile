@@ -6,6 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Test processes for the integration and e2e tiers: each has its own control plane. The tests wait
+# on API servers and operators far more than they compute, so two halve the wall-clock time on two
+# cores (make test TEST_WORKERS=0 runs them in one process).
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 ##@ General
 .PHONY: help
@@ -67,7 +72,7 @@ crds: ## Copy crds/ into the Helm chart
 ##@ Test
 .PHONY: test
 test: install controlplane argocd-crd monitoring lint ## Everything CI runs: lint, then every test tier (unit, integration, e2e)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: install ## Unit tests only (pure domain, milliseconds)
@@ -75,11 +80,11 @@ test-unit: install ## Unit tests only (pure domain, milliseconds)
 
 .PHONY: test-integration
 test-integration: install controlplane argocd-crd ## Integration tests on the real local control plane
-	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest tests/integration $(XDIST) $(PYTEST_ARGS)
 
 .PHONY: test-e2e
 test-e2e: install controlplane monitoring ## The full chain with real Prometheus and Alertmanager
-	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e $(XDIST) $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: install controlplane ## Webhook → restart latency over 200 incidents, against the direct-API floor (make bench-all: every benchmark)

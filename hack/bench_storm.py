@@ -398,6 +398,7 @@ class StormResult:
     writes: dict[str, int]
     onduty_writes: int
     refused_writes: int  # of onduty_writes, refused (409: an HA duplicate racing the other copy, or a stale read)
+    refused: dict[str, int]  # the refused ones by resource, verb and code
     state_changes: int
     per_incident_observed: float
     per_incident_allowed: int
@@ -712,6 +713,11 @@ def run_storm(
         writes={"/".join(part for part in key if part): count for key, count in sorted(delta.items())},
         onduty_writes=onduty_writes,
         refused_writes=refused,
+        refused={
+            "/".join(part for part in key if part): count
+            for key, count in sorted(by_code.items())
+            if not key[4].startswith("2") and _is_onduty(key)
+        },
         state_changes=state_changes,
         per_incident_observed=round((onduty_writes - state_changes) / max(1, len(incidents)), 2),
         per_incident_allowed=per_incident_allowed,
@@ -766,6 +772,8 @@ def report(result: StormResult) -> Iterator[str]:
         f" ({result.onduty_writes / max(1, result.state_changes):.2f} writes per state change;"
         f" {result.refused_writes} of them refused, mostly 409 conflicts)"
     )
+    for key, count in result.refused.items():
+        yield f"    refused: {key:43}{count:>8}"
     problems = result.problems()
     yield "  correctness: " + (
         "zero lost, one Alert per instance, all resolved" if not problems else "; ".join(problems)

@@ -57,7 +57,9 @@ DOWN_SECONDS = float(os.environ.get("ONDUTY_FAULT_DOWN_SECONDS", "0"))
 ACTION_ID = "onduty.dev/action-id"
 ALERTNAME = "FaultStorm"
 
-pytestmark = pytest.mark.timeout(300 + 4 * INCIDENTS)
+# Benchmark smokes with a control plane of their own take turns on one test process (make test runs two):
+# two of them at once would each measure the other's load.
+pytestmark = [pytest.mark.timeout(300 + 4 * INCIDENTS), pytest.mark.xdist_group("own-control-plane")]
 
 RUNBOOK = {
     "apiVersion": "onduty.dev/v1alpha1",

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench_chaos import ChaosConfig, run_chaos
 from kit import apply_manifest, fire_alerts, timeline_reasons, wait_for
 from onduty.domain import grouping
 from onduty.domain.annotations import GROUP_LABEL
 from onduty.domain.workloads import workload_from_labels
+
+# Benchmark smokes with a control plane of their own take turns on one test process (make test runs two):
+# two of them at once would each measure the other's load.
+pytestmark = pytest.mark.xdist_group("own-control-plane")
 
 SEED = 11
 

@@ -9,8 +9,14 @@ while they wait onduty asks the API server nothing.
 
 from __future__ import annotations
 
+import pytest
+
 import controlplane
 from bench_rest import run
+
+# Benchmark smokes with a control plane of their own take turns on one test process (make test runs two):
+# two of them at once would each measure the other's load.
+pytestmark = pytest.mark.xdist_group("own-control-plane")
 
 INCIDENTS = 20
 QUIET_SECONDS = 15.0

@@ -104,7 +104,7 @@ def test_deleting_an_incident_deletes_its_alerts_even_when_alerts_are_kept_for_e
     assert post_json(url, am_payload(lone))[0] == 200
     incident = wait_for(lambda: incident_of(cluster, namespace, "DiskFull"), what="the incident")
     alert = wait_for(
-        lambda: (lambda x: x if x and (x.get("status") or {}).get("incident") else None)(
+        lambda: (lambda x: x if x and (x["metadata"].get("labels") or {}).get("onduty.dev/incident") else None)(
             alert_of(cluster, namespace, alertname="DiskFull")
         ),
         what="the alert to be linked to its incident",

@@ -8,6 +8,7 @@ from kubernetes.client import ApiClient
 
 from onduty.adapters.kube import Cluster
 from onduty.adapters.recorder import EventRecorder, event_body, micro_time
+from onduty.domain import timeline
 from onduty.domain.timeline import Entry
 
 AT = datetime(2024, 5, 1, 12, 0, 0, 1234, tzinfo=UTC)
@@ -60,3 +61,24 @@ def test_entries_stamped_at_the_same_instant_keep_their_order() -> None:
         "2024-05-01T12:00:00.001235Z",
         "2024-05-01T12:00:00.001236Z",
     ]
+
+
+def test_entries_of_a_merged_reason_become_one_entry_where_the_first_was() -> None:
+    entries = [
+        Entry("IncidentOpened", "opened"),
+        Entry("AlertJoined", "alert a joined"),
+        Entry("AlertsTruncated", "40 left out", "Warning"),
+        Entry("AlertJoined", "alert b joined"),
+        Entry("AlertResolved", "alert c resolved"),
+        Entry("AlertJoined", "alert d joined"),
+    ]
+
+    out = timeline.merged(entries, {"AlertJoined", "AlertResolved"})
+
+    assert [(e.reason, e.message, e.type) for e in out] == [
+        ("IncidentOpened", "opened", "Normal"),
+        ("AlertJoined", "3 AlertJoined: alert a joined; alert b joined; alert d joined", "Normal"),
+        ("AlertsTruncated", "40 left out", "Warning"),
+        ("AlertResolved", "alert c resolved", "Normal"),  # one of its kind: as it was
+    ]
+    assert timeline.merged(entries, ()) == entries

@@ -44,6 +44,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from onduty.domain import trust
+from onduty.domain.annotations import INCIDENT_LABEL
 from onduty.domain.specs import describe_validation_error, shown
 from onduty.domain.times import parse_time, rfc3339_microseconds
 
@@ -244,6 +245,13 @@ def alert_namespace(alert: WebhookAlert, default: str) -> str:
     """
     label = alert.labels.get("namespace", "")
     return label if trust.is_label(label) else default
+
+
+def attached_incident(alert: dict[str, Any]) -> str:
+    """The incident an Alert object was recorded in ("": none yet): its incident label, or the
+    ``status.incident`` that Alerts recorded by earlier versions of onduty carry."""
+    labels = (alert.get("metadata") or {}).get("labels") or {}
+    return str(labels.get(INCIDENT_LABEL) or (alert.get("status") or {}).get("incident") or "")
 
 
 def safe_label_value(value: str) -> str:

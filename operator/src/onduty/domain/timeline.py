@@ -8,6 +8,7 @@ reader knows the record is not complete.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -69,3 +70,30 @@ def set_condition(
 def condition_is(status: dict[str, Any], type_: str, value: bool) -> bool:
     want = "True" if value else "False"
     return any(c.get("type") == type_ and c.get("status") == want for c in status.get("conditions") or [])
+
+
+def merged(entries: Sequence[Entry], reasons: Collection[str]) -> list[Entry]:
+    """``entries`` with those of each reason in ``reasons`` as one entry, where the first of them was,
+    that says how many and lists their messages ("3 AlertJoined: alert a …; alert b …; alert c …")."""
+    groups: dict[str, list[Entry]] = {}
+    order: list[Entry | str] = []
+    for entry in entries:
+        if entry.reason not in reasons:
+            order.append(entry)
+            continue
+        if entry.reason not in groups:
+            groups[entry.reason] = []
+            order.append(entry.reason)
+        groups[entry.reason].append(entry)
+    out = []
+    for item in order:
+        if isinstance(item, Entry):
+            out.append(item)
+            continue
+        same = groups[item]
+        if len(same) == 1:
+            out.append(same[0])
+        else:
+            message = f"{len(same)} {item}: " + "; ".join(e.message for e in same)
+            out.append(Entry(item, message, "Warning" if any(e.type == "Warning" for e in same) else "Normal"))
+    return out

@@ -18,7 +18,7 @@ import kopf
 
 from onduty import GROUP, VERSION
 from onduty.domain import columns, incidents
-from onduty.domain.annotations import FINALIZER, INCIDENT_LABEL, KOPF_PREFIX, RESOLVE_ANNOTATION
+from onduty.domain.annotations import FINALIZER, KOPF_PREFIX, RESOLVE_ANNOTATION
 from onduty.domain.policies import InvalidPolicy, Policy, parse_policy
 from onduty.domain.runbooks import RunbookRef
 from onduty.handlers import (
@@ -37,27 +37,13 @@ from onduty.handlers.runtime import Runtime
 from onduty.services.escalation import PolicyEntry
 
 
-class _LastHandled(kopf.AnnotationsDiffBaseStorage):
-    """Kopf's last-handled configuration, without the incident label onduty itself puts on an Alert.
-
-    That label is onduty's bookkeeping, not a change to handle; left in what Kopf compares, it made
-    Kopf write its annotation once more after every attach: one write per alert in a storm.
-    """
-
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-        essence = super().build(body=body, extra_fields=extra_fields)
-        labels = (essence.get("metadata") or {}).get("labels")
-        if isinstance(labels, dict):
-            labels.pop(INCIDENT_LABEL, None)
-        self.remove_empty_stanzas(essence)
-        return essence
-
-
 def configure(settings: kopf.OperatorSettings) -> None:
     """Operator-wide Kopf settings."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = _LastHandled(prefix=KOPF_PREFIX, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
+    )
     settings.posting.level = logging.INFO
     # Kopf's own Events (a handler that failed) come from onduty too; the timeline's
     # Events are onduty's own (handlers/events.py).
@@ -168,9 +154,23 @@ def build_registry() -> kopf.OperatorRegistry:
         refusals.report(_runtime(memo), body, status, result)
 
     # --- alerts -------------------------------------------------------------------
-    @_on_spec(registry, "alerts", handler_id="alert_changed", field="spec.state")
-    async def alert_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        await alerts.reconcile_alert(_runtime(memo), dict(body))
+    # Recorded from their watch events, a group at a time (handlers/alerts.py): no Kopf change
+    # handler, whose last-handled annotation would cost a write per Alert per change.
+    @kopf.on.startup(id="start_alert_recording", registry=registry)
+    async def start_alert_recording(memo: kopf.Memo, **_: Any) -> None:
+        memo.alert_recorder = alerts.AlertRecorder(_runtime(memo))
+
+    @kopf.on.cleanup(id="stop_alert_recording", registry=registry)
+    async def stop_alert_recording(memo: kopf.Memo, **_: Any) -> None:
+        recorder = memo.get("alert_recorder")
+        if isinstance(recorder, alerts.AlertRecorder):
+            await recorder.stop()
+
+    @kopf.on.event(GROUP, VERSION, "alerts", id="alert_event", registry=registry)
+    async def alert_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        recorder = memo.get("alert_recorder")
+        if isinstance(recorder, alerts.AlertRecorder):
+            recorder.alert_event(event.get("type"), dict(event.get("object") or {}))
 
     # --- incidents ----------------------------------------------------------------
     def _unresolved(status: kopf.Status, **_: Any) -> bool:
@@ -264,11 +264,6 @@ def build_registry() -> kopf.OperatorRegistry:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    # A redelivery that only changes truncatedAlerts (state unchanged) still reaches the incident.
-    @kopf.on.update(GROUP, VERSION, "alerts", field="spec.truncatedAlerts", id="alert_truncated", registry=registry)
-    async def alert_truncated(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        await alerts.reconcile_alert(_runtime(memo), dict(body))
 
     # --- escalation and notification ----------------------------------------------
     # One work queue for every incident, fed by watch events and by the deadlines

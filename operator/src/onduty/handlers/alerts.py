@@ -1,80 +1,154 @@
 """Alert → Incident: open an incident or join an open one, and resolve it when all alerts resolve.
 
-The steps are ordered so a crash at any point is repaired by the next run
-(Kopf re-runs the handler on resume): create the incident, record the alert
-in it, and only then mark the alert as attached.
+Alerts are recorded from their watch events, a group at a time (:class:`AlertRecorder`):
+every event of an Alert whose state, incident or truncation count onduty has not
+recorded yet pokes its group (namespace + grouping key) in a work queue
+(:class:`onduty.services.deadlines.Deadlines`), and one run records everything the
+group's events brought since the last one: the incident found or opened once, one
+status write for all of its alerts, one Event per kind of entry, and one write per
+alert that joins (its incident label and owner). Not Kopf change handlers: those
+write their last-handled annotation on every Alert after every change, which in a
+storm of thousands of alerts was more writes than the alerts themselves.
+
+The steps are ordered so a crash at any point is repaired by the next run (every
+Alert is seen again when onduty starts): create the incident, record the alerts in
+it, and only then label each alert with its incident. Recording is idempotent: an
+alert recorded twice counts once.
 
 Errors are classified, never a tight loop: an unreachable API server or a race
-with another writer is retried after a jittered delay of seconds; a request the
-API server refuses for good (a 4xx other than a conflict or a vanished object)
-would be refused again, so the alert says why on its ``Recorded`` condition and
-a Warning Event, and is not retried until it changes or onduty restarts.
+with another writer puts the group back on the queue after a jittered delay that
+doubles up to a minute; a request the API server refuses for good (a 4xx other than
+a conflict or a vanished object) would be refused again, so the alert says why on
+its ``Recorded`` condition and a Warning Event, and is not tried again until it
+changes or onduty restarts.
 
-Writes to one incident's status from many alerts (a storm of hundreds) take
-turns under a per-incident lock, and whoever's turn comes writes every record
-waiting for that incident in one status write: a storm costs a few writes of
-the incident (each a read and a conditional write of a large object), not one
-or more per alert, and no conflicts among them.
+Writes to one incident's status from several groups' runs (incidents raised by
+hand share none) take turns under a per-incident lock, and whoever's turn comes
+writes every record waiting for that incident in one status write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import kopf
-
 from onduty import API_VERSION
-from onduty.adapters.kube import ApiRejected, ApiUnavailable, Conflict, KubeError, NotFound
+from onduty.adapters.kube import ApiRejected, Conflict, KubeError, NotFound
 from onduty.domain import columns, grouping, incidents, severity, timeline
-from onduty.domain.alerts import safe_label_value
-from onduty.domain.annotations import ALERTNAME_LABEL, GROUP_LABEL, INCIDENT_LABEL
+from onduty.domain.alerts import attached_incident, safe_label_value
+from onduty.domain.annotations import ALERTNAME_LABEL, FINALIZER, GROUP_LABEL, INCIDENT_LABEL
 from onduty.domain.timeline import Entry
 from onduty.domain.workloads import workload_from_labels
-from onduty.handlers.events import post
-from onduty.handlers.runtime import Runtime
+from onduty.handlers.events import post, post_merged
+from onduty.handlers.runtime import ALERT_THREADS, Runtime
+from onduty.services.deadlines import Deadlines
 
 log = logging.getLogger(__name__)
 
 COND_RECORDED = "Recorded"
-# A temporary failure is retried after this many seconds: long enough not to add
-# to an overloaded API server's load, jittered so the alerts of a storm do not
-# come back in step, short enough that an incident learns of its alerts promptly.
-RETRY_DELAY_SECONDS = (3.0, 10.0)
+# Entries of one write with these reasons are one Event ("3 alerts joined: …"); the timeline keeps each.
+MERGED_REASONS = frozenset({"AlertJoined", "AlertResolved"})
+
+# How long a group's later alerts wait to be recorded together (see AlertRecorder.alert_event).
+GATHER = timedelta(seconds=0.5)
+
+Key = tuple[str, str]  # (namespace, group hash)
+# What onduty last recorded of an Alert: its incident, its state and its truncatedAlerts.
+Recorded = tuple[str, str, int]
 
 
-async def reconcile_alert(runtime: Runtime, alert: dict[str, Any]) -> None:
-    try:
-        await asyncio.get_running_loop().run_in_executor(runtime.alert_threads, _reconcile, runtime, alert)
-    except KubeError as error:
-        if not isinstance(error, (Conflict, NotFound)):  # a race settles by itself: no error to count
-            runtime.observed.reconcile_errors.labels("alerts", type(error).__name__).inc()
-        raise await _for_kopf(runtime, alert, error) from error
+def _recorded(alert: dict[str, Any]) -> Recorded:
+    spec = alert.get("spec") or {}
+    return attached_incident(alert), str(spec.get("state", "firing")), _truncated(spec)
 
 
-async def _for_kopf(
-    runtime: Runtime, alert: dict[str, Any], error: KubeError
-) -> kopf.TemporaryError | kopf.PermanentError:
-    """Kopf's terms for what the API server said: try again after a jittered delay, or give up on this alert."""
-    delay = random.uniform(*RETRY_DELAY_SECONDS)
-    if isinstance(error, ApiUnavailable):
-        return kopf.TemporaryError(f"API server unavailable: {error}", delay=delay)
-    if isinstance(error, (Conflict, NotFound)):  # a race with another writer: the next look settles it
-        return kopf.TemporaryError(str(error), delay=delay)
-    if isinstance(error, ApiRejected):
-        await asyncio.to_thread(_give_up, runtime, alert, error)
-        return kopf.PermanentError(f"the API server refused to record this alert, for good: {error}")
-    return kopf.TemporaryError(str(error), delay=delay)
+def _truncated(spec: dict[str, Any]) -> int:
+    value = spec.get("truncatedAlerts")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class AlertRecorder:
+    """Alerts' watch events in, one run per group out (see the module's docstring)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.deadlines = Deadlines(self._work, concurrency=ALERT_THREADS, what="recording the alerts")
+        # The alerts each group's events brought since its last run: the newest body by name.
+        self._pending: dict[Key, dict[str, dict[str, Any]]] = {}
+        # The grouping key behind each group hash (a run needs the key, the queue keys by the hash).
+        self._keys: dict[Key, str] = {}
+        # What was recorded of each Alert: an event that brings nothing new (onduty's own label
+        # write coming back, an annotation a human set) costs no run and no read.
+        self._seen: dict[Key, Recorded] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def alert_event(self, event_type: str | None, alert: dict[str, Any]) -> None:
+        """A watch event of an Alert (``None``: listed at start): queue its group if it brings anything new."""
+        if self._task is None:  # started by the first event: Kopf's context is set up in its watchers'
+            self._task = asyncio.create_task(self.deadlines.run(), name="alert recording")
+        meta = alert.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        if not namespace or not name:
+            return
+        if event_type == "DELETED":
+            self._seen.pop((namespace, name), None)
+            return
+        if self._seen.get((namespace, name)) == _recorded(alert):
+            return
+        spec = alert.get("spec") or {}
+        labels = spec.get("labels") or {}
+        key = grouping.group_key(labels, workload_from_labels(labels, namespace), self.runtime.config.grouping.keys)
+        group = (namespace, grouping.group_hash(key))
+        # A group's first alert is recorded at once: it may open an incident, and its remediation
+        # waits for that. Later ones wait a moment, so a notification's alerts arriving one by one,
+        # and a storm's resolutions, are recorded in one write of their incident rather than one each.
+        later = group in self._keys
+        self._keys[group] = key
+        self._pending.setdefault(group, {})[name] = alert
+        self.deadlines.poke(group, self.deadlines.wall() + GATHER if later else None)
+
+    def waiting(self) -> int:
+        """Alerts whose events are queued and not yet recorded (for tests and /metrics)."""
+        return sum(len(alerts) for alerts in self._pending.values())
+
+    async def _work(self, group: Key) -> None:
+        batch = self._pending.pop(group, {})
+        if not batch:
+            return None
+        namespace, _ = group
+        key = self._keys[group]
+        try:
+            done = await asyncio.get_running_loop().run_in_executor(
+                self.runtime.alert_threads, _record_group, self.runtime, namespace, key, list(batch.values())
+            )
+        except KubeError as error:
+            if not isinstance(error, (Conflict, NotFound)):  # a race settles by itself: no error to count
+                self.runtime.observed.reconcile_errors.labels("alerts", type(error).__name__).inc()
+            pending = self._pending.setdefault(group, {})
+            for name, alert in batch.items():
+                pending.setdefault(name, alert)  # a newer event of the same alert wins
+            raise  # the queue looks at the group again after a jittered, doubling delay
+        for alert in done:
+            meta = alert["metadata"]
+            self._seen[(meta["namespace"], meta["name"])] = _recorded(alert)
+        return None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 def _give_up(runtime: Runtime, alert: dict[str, Any], error: ApiRejected) -> None:
     """Say on the alert why it is in no incident; retrying the same request would be refused again."""
+    runtime.observed.reconcile_errors.labels("alerts", type(error).__name__).inc()
     meta = alert["metadata"]
     message = (
         f"the API server refused to record this alert in an incident ({error}); onduty retries when the"
@@ -152,52 +226,104 @@ def _update_incident(
     return mine.result
 
 
-def _reconcile(runtime: Runtime, alert: dict[str, Any]) -> None:
-    cluster = runtime.cluster
-    meta, spec, status = alert["metadata"], alert.get("spec", {}), alert.get("status") or {}
-    namespace, name = meta["namespace"], meta["name"]
+def _record_group(runtime: Runtime, namespace: str, key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Record one group's alerts (one run of :class:`AlertRecorder`); returns them as they now stand,
+    those the API server refused included (not tried again until they change).
+
+    Alerts already in an incident are recorded there (their new state, their truncation count);
+    firing ones in none join the group's open incident, opened for them if there is none; resolved
+    ones in none count only in an open incident of the group that recorded them firing (a crash
+    before the label). One alert the API server refuses for good says so on itself; the others of
+    its batch are recorded one by one.
+    """
     now = _now()
-    attached = status.get("incident")
-    if attached:
-        try:
-            _record(runtime, namespace, attached, alert, now)
-        except NotFound:
-            return  # the incident was deleted by a human; nothing to update
-        _mark_recorded(runtime, alert, now)
-        return
-    labels = spec.get("labels", {})
-    workload = workload_from_labels(labels, namespace)
-    key = grouping.group_key(labels, workload, runtime.config.grouping.keys)
-    if spec.get("state") == "resolved":
-        # Resolved before we saw it attached: nothing to open. An open incident of its
-        # group counts it only if it recorded it firing (a crash before the attach).
+    done: list[dict[str, Any]] = []
+    by_incident: dict[str, list[dict[str, Any]]] = {}
+    joining: list[dict[str, Any]] = []
+    resolved_unattached: list[dict[str, Any]] = []
+    for alert in batch:
+        attached = attached_incident(alert)
+        if attached:
+            by_incident.setdefault(attached, []).append(alert)
+        elif (alert.get("spec") or {}).get("state") == "resolved":
+            resolved_unattached.append(alert)
+        else:
+            joining.append(alert)
+    for name, alerts in by_incident.items():
+        recorded = alerts  # the incident deleted by a human: nothing to update
+        with contextlib.suppress(NotFound):
+            recorded = _record_each(runtime, namespace, name, alerts, now)
+        for alert in recorded:
+            _mark_recorded(runtime, alert, now)
+        done += alerts
+    if resolved_unattached:
         selector = f"{GROUP_LABEL}={grouping.group_hash(key)}"
         for candidate in runtime.cluster.list("incidents", namespace, label_selector=selector):
             if not incidents.is_resolved(candidate.get("status") or {}):
-                _record(runtime, namespace, candidate["metadata"]["name"], alert, now)
-        return
-    incident = _find_or_open(runtime, namespace, key, alert, workload, now)
-    _record(runtime, namespace, incident["metadata"]["name"], alert, now, known=incident)
-    cluster.merge_patch(
-        "alerts",
-        namespace,
-        name,
-        {
-            "metadata": {
-                "labels": {INCIDENT_LABEL: incident["metadata"]["name"]},
-                "ownerReferences": [
-                    {
-                        "apiVersion": API_VERSION,
-                        "kind": "Incident",
-                        "name": incident["metadata"]["name"],
-                        "uid": incident["metadata"]["uid"],
-                    }
-                ],
-            }
-        },
-    )
-    cluster.merge_patch("alerts", namespace, name, {"status": {"incident": incident["metadata"]["name"]}}, status=True)
-    _mark_recorded(runtime, alert, now)
+                _record_each(runtime, namespace, candidate["metadata"]["name"], resolved_unattached, now)
+        done += resolved_unattached
+    if joining:
+        labels = (joining[0].get("spec") or {}).get("labels") or {}
+        worst = _worst(severity.normalise(labels.get("severity")), joining)
+        workload = workload_from_labels(labels, namespace)
+        try:
+            opened = _find_or_open(runtime, namespace, key, joining[0], workload, now, worst=worst)
+        except ApiRejected as error:  # the incident itself refused (an admission policy): every alert says so
+            for alert in joining:
+                _give_up(runtime, alert, error)
+            return done + joining
+        recorded = _record_each(runtime, namespace, opened["metadata"]["name"], joining, now, known=opened)
+        taken = {id(alert) for alert in recorded}
+        for alert in joining:
+            if id(alert) not in taken:
+                done.append(alert)  # refused for good (its Recorded condition says why): tried again when it changes
+                continue
+            done.append(_attach(runtime, alert, opened))
+            _mark_recorded(runtime, alert, now)
+    return done
+
+
+def _record_each(
+    runtime: Runtime,
+    namespace: str,
+    incident: str,
+    alerts: list[dict[str, Any]],
+    now: datetime,
+    *,
+    known: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Record ``alerts`` in ``incident`` in one write; if the API server refuses that for good, one by one,
+    and an alert refused alone says why on itself. Returns the alerts recorded."""
+    try:
+        _record(runtime, namespace, incident, alerts, now, known=known)
+        return alerts
+    except ApiRejected as error:
+        if len(alerts) == 1:
+            _give_up(runtime, alerts[0], error)
+            return []
+    recorded = []
+    for alert in alerts:
+        try:
+            _record(runtime, namespace, incident, [alert], now)
+            recorded.append(alert)
+        except ApiRejected as error:
+            _give_up(runtime, alert, error)
+    return recorded
+
+
+def _attach(runtime: Runtime, alert: dict[str, Any], incident: dict[str, Any]) -> dict[str, Any]:
+    """Label the alert with its incident, which also owns it (deleting the incident deletes its alerts)."""
+    meta = alert["metadata"]
+    name = incident["metadata"]["name"]
+    patch = {
+        "metadata": {
+            "labels": {INCIDENT_LABEL: name},
+            "ownerReferences": [
+                {"apiVersion": API_VERSION, "kind": "Incident", "name": name, "uid": incident["metadata"]["uid"]}
+            ],
+        }
+    }
+    return dict(runtime.cluster.merge_patch("alerts", meta["namespace"], meta["name"], patch))
 
 
 def _mark_recorded(runtime: Runtime, alert: dict[str, Any], now: datetime) -> None:
@@ -236,8 +362,17 @@ def _create_incident(runtime: Runtime, namespace: str, body: dict[str, Any]) -> 
 
 
 def _find_or_open(
-    runtime: Runtime, namespace: str, key: str, alert: dict[str, Any], workload: Any, now: datetime
+    runtime: Runtime,
+    namespace: str,
+    key: str,
+    alert: dict[str, Any],
+    workload: Any,
+    now: datetime,
+    *,
+    worst: str | None = None,
 ) -> dict[str, Any]:
+    """The group's open incident, or one opened with ``alert`` (``worst``: the severity to open it with,
+    the worst of the alerts joining it together; by default ``alert``'s)."""
     with runtime.group_lock(key):
         spec = alert["spec"]
         labels = spec.get("labels", {})
@@ -266,6 +401,10 @@ def _find_or_open(
             "kind": "Incident",
             "metadata": {
                 "name": grouping.incident_name(spec.get("alertname", ""), key, now),
+                # The finalizer Kopf puts on an incident its remediation daemon runs for, there from the
+                # start: Kopf adding it a moment later, while the alerts' writes change the incident, was
+                # a write and up to three refused ones (stale resourceVersion) per incident in a storm.
+                "finalizers": [FINALIZER],
                 "labels": {
                     GROUP_LABEL: grouping.group_hash(key),
                     ALERTNAME_LABEL: safe_label_value(spec.get("alertname", "")),
@@ -274,7 +413,7 @@ def _find_or_open(
             },
             "spec": {
                 "title": title[:1024],
-                "severity": severity.normalise(labels.get("severity")),
+                "severity": worst or severity.normalise(labels.get("severity")),
                 "source": "alertmanager",
                 "groupKey": key,
                 "labels": labels,
@@ -306,18 +445,28 @@ def _record(
     runtime: Runtime,
     namespace: str,
     incident: str,
-    alert: dict[str, Any],
+    alerts: list[dict[str, Any]],
     now: datetime,
     *,
     known: dict[str, Any] | None = None,
 ) -> None:
-    spec = alert["spec"]
+    """Record ``alerts`` in the incident's status in one write, with one Event per kind of entry."""
 
-    obj, entries = _update_incident(
-        runtime, namespace, incident, lambda s, _: _alert_joined(s, alert, now), known=known
-    )
-    post(runtime, obj, entries)
+    def joined(status: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
+        return [entry for alert in alerts for entry in _alert_joined(status, alert, now)]
+
+    obj, entries = _update_incident(runtime, namespace, incident, joined, known=known)
+    post_merged(runtime, obj, entries, merge=MERGED_REASONS)
     # A more severe alert joining raises the incident's severity.
-    worst = severity.worst(obj["spec"]["severity"], severity.normalise(spec.get("labels", {}).get("severity")))
-    if worst != obj["spec"]["severity"] and spec.get("state") == "firing":
+    worst = _worst(obj["spec"]["severity"], alerts)
+    if worst != obj["spec"]["severity"]:
         runtime.cluster.merge_patch("incidents", namespace, incident, {"spec": {"severity": worst}})
+
+
+def _worst(current: str, alerts: list[dict[str, Any]]) -> str:
+    """The worst of ``current`` and the severities of the firing ones of ``alerts``."""
+    firing = [a["spec"] for a in alerts if a["spec"].get("state") == "firing"]
+    return severity.worst(
+        severity.normalise(current),
+        *(severity.normalise((spec.get("labels") or {}).get("severity")) for spec in firing),
+    )

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from onduty.domain import timeline
 from onduty.domain.timeline import Entry
 from onduty.handlers.runtime import Runtime
 from onduty.services.diagnostics import Emit
@@ -35,6 +36,13 @@ def post(runtime: Runtime, obj: dict[str, Any], entries: Sequence[Entry]) -> Non
     """Log each entry and queue one Event per entry on ``obj`` (posted in the background, in order)."""
     _log(obj, entries)
     runtime.events.record(obj, entries)
+
+
+def post_merged(runtime: Runtime, obj: dict[str, Any], entries: Sequence[Entry], *, merge: frozenset[str]) -> None:
+    """:func:`post`, with the entries of each reason in ``merge`` as one Event (:func:`timeline.merged`):
+    a storm's hundred alerts joining in one write are one Event, not a hundred. The log keeps every entry."""
+    _log(obj, entries)
+    runtime.events.record(obj, timeline.merged(entries, merge))
 
 
 def poster(runtime: Runtime) -> Emit:

@@ -34,6 +34,7 @@ from onduty import API_VERSION
 from onduty.adapters.kube import ApiRejected, Conflict, KubeError, NotFound
 from onduty.domain import incidents
 from onduty.domain import retention as domain
+from onduty.domain.alerts import attached_incident
 from onduty.domain.durations import format_duration
 from onduty.domain.times import rfc3339
 from onduty.handlers.runtime import OperatorConfig, Runtime
@@ -99,7 +100,7 @@ def sweep(runtime: Runtime, now: datetime) -> Swept:
             _delete(runtime, "incidents", incident, config.incident_retention, swept)
     for alert in _every(runtime, "alerts"):
         meta = alert.get("metadata") or {}
-        attached = (meta.get("namespace", ""), (alert.get("status") or {}).get("incident", ""))
+        attached = (meta.get("namespace", ""), attached_incident(alert))
         if attached not in open_incidents and domain.expired(alert, now, config.alert_retention):
             _delete(runtime, "alerts", alert, config.alert_retention, swept)
     return swept

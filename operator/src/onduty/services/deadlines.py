@@ -35,8 +35,16 @@ RETRY_CAP = 60.0
 
 
 class Deadlines:
-    def __init__(self, work: Work, *, concurrency: int = 4, wall: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        work: Work,
+        *,
+        concurrency: int = 4,
+        wall: Callable[[], datetime] | None = None,
+        what: str = "escalation",
+    ) -> None:
         self._work = work
+        self._what = what  # what the log says failed: "escalation of shop/web-down failed"
         self._wall = wall or (lambda: datetime.now(UTC))
         self._heap: list[tuple[float, int, Key]] = []
         self._due: dict[Key, float] = {}
@@ -61,6 +69,10 @@ class Deadlines:
         self._counter += 1
         heapq.heappush(self._heap, (when, self._counter, key))
         self._wake.set()
+
+    def wall(self) -> datetime:
+        """The clock ``poke``'s times are read on."""
+        return self._wall()
 
     def forget(self, key: Key) -> None:
         self._due.pop(key, None)
@@ -105,7 +117,7 @@ class Deadlines:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
             delay = random.uniform(0.5, 1.0) * min(RETRY_CAP, RETRY_BASE * 2 ** (failures - 1))
-            log.warning("escalation of %s/%s failed (%s); looking again in %.0fs", *key, e, delay)
+            log.warning("%s of %s/%s failed (%s); looking again in %.0fs", self._what, *key, e, delay)
             self._finish(key)
             self.poke(key, self._wall() + timedelta(seconds=delay))
             return
