@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import kopf
 
@@ -87,6 +87,32 @@ def _generation(meta: kopf.Meta) -> int:
     return int(meta.get("generation") or 0)
 
 
+class _Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+def _with_the_operator(
+    registry: kopf.OperatorRegistry, key: str, start: Callable[[Runtime], asyncio.Task[None] | _Stoppable]
+) -> None:
+    """``start(runtime)`` when the operator starts, kept in its memo under ``key``; stopped when it stops
+    (a task cancelled, anything else by its ``stop()``). Started with Kopf's context, in its event loop."""
+
+    async def started(memo: kopf.Memo, **_: Any) -> None:
+        memo[key] = start(_runtime(memo))
+
+    async def stopped(memo: kopf.Memo, **_: Any) -> None:
+        running = memo.get(key)
+        if isinstance(running, asyncio.Task):
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        elif running is not None:
+            await running.stop()
+
+    kopf.on.startup(id=f"start_{key}", registry=registry)(started)
+    kopf.on.cleanup(id=f"stop_{key}", registry=registry)(stopped)
+
+
 def _runtime(memo: Any) -> Runtime:
     runtime = memo.runtime
     assert isinstance(runtime, Runtime)
@@ -156,15 +182,7 @@ def build_registry() -> kopf.OperatorRegistry:
     # --- alerts -------------------------------------------------------------------
     # Recorded from their watch events, a group at a time (handlers/alerts.py): no Kopf change
     # handler, whose last-handled annotation would cost a write per Alert per change.
-    @kopf.on.startup(id="start_alert_recording", registry=registry)
-    async def start_alert_recording(memo: kopf.Memo, **_: Any) -> None:
-        memo.alert_recorder = alerts.AlertRecorder(_runtime(memo))
-
-    @kopf.on.cleanup(id="stop_alert_recording", registry=registry)
-    async def stop_alert_recording(memo: kopf.Memo, **_: Any) -> None:
-        recorder = memo.get("alert_recorder")
-        if isinstance(recorder, alerts.AlertRecorder):
-            await recorder.stop()
+    _with_the_operator(registry, "alert_recorder", alerts.AlertRecorder)
 
     @kopf.on.event(GROUP, VERSION, "alerts", id="alert_event", registry=registry)
     async def alert_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
@@ -222,48 +240,21 @@ def build_registry() -> kopf.OperatorRegistry:
         deleted = event.get("type") == "DELETED"
         _runtime(memo).wakeups.policy_event(name, _generation(meta), deleted=deleted)
 
-    # --- retention, and Alertmanager's truncation reaching an incident ------------
+    # --- retention and background work ---------------------------------------------
     # Resolved Alerts and Incidents go after --alert-retention / --incident-retention:
     # one sweep runs with the operator (handlers/retention.py says why not a daemon per object).
-    @kopf.on.startup(id="start_retention", registry=registry)
-    async def start_retention(memo: kopf.Memo, **_: Any) -> None:
-        memo.retention_sweep = asyncio.create_task(retention.sweep_forever(_runtime(memo)))
+    _with_the_operator(
+        registry, "retention_sweep", lambda runtime: asyncio.create_task(retention.sweep_forever(runtime))
+    )
 
     # Whether this replica may act, for onduty's own background work (Kopf pauses only its handlers):
     # followed from the peering object while the operator runs (services/peering.py).
-    @kopf.on.startup(id="follow_peering", registry=registry)
-    async def follow_peering(memo: kopf.Memo, **_: Any) -> None:
-        runtime = _runtime(memo)
-        memo.peering_follower = asyncio.create_task(runtime.standby.follow(runtime.cluster))
-
-    @kopf.on.cleanup(id="stop_following_peering", registry=registry)
-    async def stop_following_peering(memo: kopf.Memo, **_: Any) -> None:
-        task = memo.get("peering_follower")
-        if isinstance(task, asyncio.Task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    _with_the_operator(
+        registry, "peering_follower", lambda runtime: asyncio.create_task(runtime.standby.follow(runtime.cluster))
+    )
 
     # Memory a burst freed goes back to the operating system (handlers/housekeeping.py).
-    @kopf.on.startup(id="start_housekeeping", registry=registry)
-    async def start_housekeeping(memo: kopf.Memo, **_: Any) -> None:
-        memo.housekeeping = asyncio.create_task(housekeeping.trim_forever())
-
-    @kopf.on.cleanup(id="stop_housekeeping", registry=registry)
-    async def stop_housekeeping(memo: kopf.Memo, **_: Any) -> None:
-        task = memo.get("housekeeping")
-        if isinstance(task, asyncio.Task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    @kopf.on.cleanup(id="stop_retention", registry=registry)
-    async def stop_retention(memo: kopf.Memo, **_: Any) -> None:
-        task = memo.get("retention_sweep")
-        if isinstance(task, asyncio.Task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    _with_the_operator(registry, "housekeeping", lambda _: asyncio.create_task(housekeeping.trim_forever()))
 
     # --- escalation and notification ----------------------------------------------
     # One work queue for every incident, fed by watch events and by the deadlines
@@ -347,15 +338,7 @@ def build_registry() -> kopf.OperatorRegistry:
             patch.status.update(result)
         refusals.report(_runtime(memo), body, current, result)
 
-    @kopf.on.startup(id="start_escalation", registry=registry)
-    async def start_escalation(memo: kopf.Memo, **_: Any) -> None:
-        memo.escalation = escalation.start(_runtime(memo), escalation_policies)
-
-    @kopf.on.cleanup(id="stop_escalation", registry=registry)
-    async def stop_escalation(memo: kopf.Memo, **_: Any) -> None:
-        machinery = memo.get("escalation")
-        if isinstance(machinery, escalation.Machinery):
-            await machinery.stop()
+    _with_the_operator(registry, "escalation", lambda runtime: escalation.start(runtime, escalation_policies))
 
     # Every watch event of an incident, in one handler (one Kopf handler run and log line per event, not
     # five): what waits on it wakes (services/wakeups.py), escalation looks at it, onduty's metrics count it

@@ -292,10 +292,23 @@ def _record_each(
     *,
     known: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Record ``alerts`` in ``incident`` in one write; if the API server refuses that for good, one by one,
-    and an alert refused alone says why on itself. Returns the alerts recorded."""
+    """Record ``alerts`` in the incident's status in one write, with one Event per kind of entry; if the API
+    server refuses that for good, one by one, and an alert refused alone says why on itself. Returns the
+    alerts recorded."""
+
+    def write(batch: list[dict[str, Any]], known: dict[str, Any] | None) -> None:
+        def joined(status: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
+            return [entry for alert in batch for entry in _alert_joined(status, alert, now)]
+
+        obj, entries = _update_incident(runtime, namespace, incident, joined, known=known)
+        post_merged(runtime, obj, entries, merge=MERGED_REASONS)
+        # A more severe alert joining raises the incident's severity.
+        worst = _worst(obj["spec"]["severity"], batch)
+        if worst != obj["spec"]["severity"]:
+            runtime.cluster.merge_patch("incidents", namespace, incident, {"spec": {"severity": worst}})
+
     try:
-        _record(runtime, namespace, incident, alerts, now, known=known)
+        write(alerts, known)
         return alerts
     except ApiRejected as error:
         if len(alerts) == 1:
@@ -304,7 +317,7 @@ def _record_each(
     recorded = []
     for alert in alerts:
         try:
-            _record(runtime, namespace, incident, [alert], now)
+            write([alert], None)
             recorded.append(alert)
         except ApiRejected as error:
             _give_up(runtime, alert, error)
@@ -439,28 +452,6 @@ def _alert_joined(status: dict[str, Any], alert: dict[str, Any], now: datetime) 
         starts_at=spec.get("startsAt", ""),
         now=now,
     )
-
-
-def _record(
-    runtime: Runtime,
-    namespace: str,
-    incident: str,
-    alerts: list[dict[str, Any]],
-    now: datetime,
-    *,
-    known: dict[str, Any] | None = None,
-) -> None:
-    """Record ``alerts`` in the incident's status in one write, with one Event per kind of entry."""
-
-    def joined(status: dict[str, Any], _: dict[str, Any]) -> list[Entry]:
-        return [entry for alert in alerts for entry in _alert_joined(status, alert, now)]
-
-    obj, entries = _update_incident(runtime, namespace, incident, joined, known=known)
-    post_merged(runtime, obj, entries, merge=MERGED_REASONS)
-    # A more severe alert joining raises the incident's severity.
-    worst = _worst(obj["spec"]["severity"], alerts)
-    if worst != obj["spec"]["severity"]:
-        runtime.cluster.merge_patch("incidents", namespace, incident, {"spec": {"severity": worst}})
 
 
 def _worst(current: str, alerts: list[dict[str, Any]]) -> str:
