@@ -267,12 +267,20 @@ def _record_group(runtime: Runtime, namespace: str, key: str, batch: list[dict[s
         worst = _worst(severity.normalise(labels.get("severity")), joining)
         workload = workload_from_labels(labels, namespace)
         try:
-            opened = _find_or_open(runtime, namespace, key, joining[0], workload, now, worst=worst)
+            opened, with_first = _find_or_open(runtime, namespace, key, joining[0], workload, now, worst=worst)
         except ApiRejected as error:  # the incident itself refused (an admission policy): every alert says so
             for alert in joining:
                 _give_up(runtime, alert, error)
             return done + joining
-        recorded = _record_each(runtime, namespace, opened["metadata"]["name"], joining, now, known=opened)
+        name = opened["metadata"]["name"]
+        # An incident opened just now recorded the first alert as it opened: recording it again would
+        # change nothing, and cost a read to be sure of that, on the way to the incident's first action.
+        rest = joining[1:] if with_first else joining
+        recorded = joining[:1] if with_first else []
+        if rest:
+            recorded += _record_each(runtime, namespace, name, rest, now, known=opened)
+        elif _worst(opened["spec"]["severity"], joining) != opened["spec"]["severity"]:
+            runtime.cluster.merge_patch("incidents", namespace, name, {"spec": {"severity": worst}})
         taken = {id(alert) for alert in recorded}
         for alert in joining:
             if id(alert) not in taken:
@@ -383,9 +391,10 @@ def _find_or_open(
     now: datetime,
     *,
     worst: str | None = None,
-) -> dict[str, Any]:
-    """The group's open incident, or one opened with ``alert`` (``worst``: the severity to open it with,
-    the worst of the alerts joining it together; by default ``alert``'s)."""
+) -> tuple[dict[str, Any], bool]:
+    """The group's open incident, and whether it was opened just now, with ``alert`` recorded in it
+    (``worst``: the severity to open it with, the worst of the alerts joining it together; by default
+    ``alert``'s)."""
     with runtime.group_lock(key):
         spec = alert["spec"]
         labels = spec.get("labels", {})
@@ -403,12 +412,12 @@ def _find_or_open(
             if incidents.is_resolved(candidate.get("status") or {}):
                 continue
             if (candidate.get("status") or {}).get("openedAt"):
-                return candidate
+                return candidate, False
             # Created by an operator killed before it opened it: open it now, with this alert, rather
             # than join the alert to an incident nobody opened (the worker would open it only later).
             obj, entries = _update_incident(runtime, namespace, candidate["metadata"]["name"], _open)
             post(runtime, obj, entries)
-            return obj
+            return obj, True
         body: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": "Incident",
@@ -434,9 +443,11 @@ def _find_or_open(
             },
         }
         created = _create_incident(runtime, namespace, body)
+        if (created.get("status") or {}).get("openedAt"):
+            return created, False  # the name was taken by an open incident of the group: ours, from a crash
         obj, entries = _update_incident(runtime, namespace, created["metadata"]["name"], _open, known=created)
         post(runtime, obj, entries)
-        return obj
+        return obj, True
 
 
 def _alert_joined(status: dict[str, Any], alert: dict[str, Any], now: datetime) -> list[Entry]:
