@@ -351,14 +351,19 @@ def manifest(spec: Spec, name: str, namespace: str) -> dict[str, Any]:
 
 
 def as_applied(value: Any) -> Any:
-    """What ``kubectl apply`` sends for a manifest: members set to null left out (apply reads null as "absent").
+    """What ``kubectl apply`` sends for a manifest: members set to null left out (apply reads null as "absent"),
+    and a whole float as Go writes it, with no fraction (``2.0`` goes as ``2``).
 
-    ``kubectl create`` sends them, and strict validation then refuses an unknown one; lint judges as apply.
+    ``kubectl create`` sends the nulls, and strict validation then refuses an unknown one; lint judges as apply.
+    A ``2.0`` sent as such reaches the API server as a float, which its CEL rules refuse where the schema
+    says integer; no YAML a user applies with kubectl (or a GitOps tool, Go too) arrives that way.
     """
     if isinstance(value, dict):
         return {key: as_applied(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
         return [as_applied(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:  # Go's strconv 'f' range
+        return int(value)
     return value
 
 
@@ -459,6 +464,16 @@ REGRESSIONS: list[tuple[str, str, dict[str, Any]]] = [
         "null-match-label-value-in-a-runbook",
         "Runbook",
         {**MINIMAL["Runbook"], "match": {"alertnames": ["HighErrorRate"], "labels": {"matchLabels": {"team": None}}}},
+    ),
+    # Sent as 2.0, the API server refused replicas that lint accepts: the step's CEL rules read the field,
+    # and CEL takes no float where the schema says integer. kubectl sends 2 (seed 477056365).
+    *(
+        (
+            f"integral-float-as-{field}",
+            "Runbook",
+            {**MINIMAL["Runbook"], "remediation": {"steps": [{"name": "s", "action": "scale", field: value}]}},
+        )
+        for field, value in (("replicas", 2.0), ("minReplicas", 0.0), ("maxReplicas", 10.0))
     ),
 ]
 

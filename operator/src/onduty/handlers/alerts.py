@@ -113,11 +113,10 @@ class AlertRecorder:
         self._pending.setdefault(group, {})[name] = alert
         self.deadlines.poke(group, self.deadlines.wall() + GATHER if later else None)
 
-    def waiting(self) -> int:
-        """Alerts whose events are queued and not yet recorded (for tests and /metrics)."""
-        return sum(len(alerts) for alerts in self._pending.values())
-
     async def _work(self, group: Key) -> None:
+        # A standby replica (services/peering.py) keeps what its events brought, and records it once it is
+        # the active one: recording is idempotent, and two replicas must not open two incidents for a group.
+        await self.runtime.standby.wait_active()
         batch = self._pending.pop(group, {})
         if not batch:
             return None
@@ -127,8 +126,8 @@ class AlertRecorder:
             done = await asyncio.get_running_loop().run_in_executor(
                 self.runtime.alert_threads, _record_group, self.runtime, namespace, key, list(batch.values())
             )
-        except KubeError as error:
-            if not isinstance(error, (Conflict, NotFound)):  # a race settles by itself: no error to count
+        except Exception as error:
+            if isinstance(error, KubeError) and not isinstance(error, (Conflict, NotFound)):  # a race: not counted
                 self.runtime.observed.reconcile_errors.labels("alerts", type(error).__name__).inc()
             pending = self._pending.setdefault(group, {})
             for name, alert in batch.items():
